@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README): installs missing Debian packages, configures a Release build,
+# builds and runs the whole ctest suite (GPU-labelled tests excluded: CI has no GPU).
+#   ci/test.sh                 # build in ./build
+#   BUILD_DIR=/tmp/b ci/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+
+bash ci/install-deps.sh
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD_DIR" -j "$JOBS"
+cd "$BUILD_DIR"
+# One test at a time: the MPI tests start up to 3 ranks on this 2-core machine.
+ctest --output-on-failure -LE gpu --timeout 900

@@ -1,0 +1,48 @@
+# Resolves MIXHIC_WITH_CUDA and MIXHIC_WITH_NCCL (AUTO|ON|OFF) into
+# MIXHIC_CUDA_ENABLED / MIXHIC_NCCL_ENABLED and provides mixhic_accel_link(target).
+# AUTO looks in MIXHIC_CUDA_ROOT (default /usr/local/cuda): the NCCL path is compiled and linked
+# even on machines without a GPU, so CI proves it builds.
+
+function(_mixhic_resolve opt found out)
+  set(_found ${${found}})
+  if(${opt} STREQUAL "ON" AND NOT _found)
+    message(FATAL_ERROR "${opt}=ON but it was not found under ${MIXHIC_CUDA_ROOT}")
+  endif()
+  if(${opt} STREQUAL "OFF")
+    set(${out} OFF PARENT_SCOPE)
+  else()
+    set(${out} ${_found} PARENT_SCOPE)
+  endif()
+endfunction()
+
+find_path(MIXHIC_CUDA_INCLUDE_DIR cuda_runtime_api.h HINTS ${MIXHIC_CUDA_ROOT}/include NO_DEFAULT_PATH)
+find_library(MIXHIC_CUDART_LIBRARY cudart HINTS ${MIXHIC_CUDA_ROOT}/lib64 ${MIXHIC_CUDA_ROOT}/lib NO_DEFAULT_PATH)
+find_path(MIXHIC_NCCL_INCLUDE_DIR nccl.h HINTS ${MIXHIC_CUDA_ROOT}/include)
+find_library(MIXHIC_NCCL_LIBRARY nccl HINTS ${MIXHIC_CUDA_ROOT}/lib64 ${MIXHIC_CUDA_ROOT}/lib)
+
+set(_cuda_found FALSE)
+if(MIXHIC_CUDA_INCLUDE_DIR AND MIXHIC_CUDART_LIBRARY)
+  set(_cuda_found TRUE)
+endif()
+set(_nccl_found FALSE)
+if(_cuda_found AND MIXHIC_NCCL_INCLUDE_DIR AND MIXHIC_NCCL_LIBRARY)
+  set(_nccl_found TRUE)
+endif()
+_mixhic_resolve(MIXHIC_WITH_CUDA _cuda_found MIXHIC_CUDA_ENABLED)
+_mixhic_resolve(MIXHIC_WITH_NCCL _nccl_found MIXHIC_NCCL_ENABLED)
+if(MIXHIC_NCCL_ENABLED AND NOT MIXHIC_CUDA_ENABLED)
+  message(FATAL_ERROR "MIXHIC_WITH_NCCL needs CUDA; set MIXHIC_WITH_CUDA to AUTO or ON")
+endif()
+
+function(mixhic_accel_link target)
+  if(MIXHIC_CUDA_ENABLED)
+    target_include_directories(${target} PUBLIC ${MIXHIC_CUDA_INCLUDE_DIR})
+    target_link_libraries(${target} PUBLIC ${MIXHIC_CUDART_LIBRARY})
+    target_compile_definitions(${target} PUBLIC MIXHIC_HAVE_CUDA=1)
+  endif()
+  if(MIXHIC_NCCL_ENABLED)
+    target_include_directories(${target} PUBLIC ${MIXHIC_NCCL_INCLUDE_DIR})
+    target_link_libraries(${target} PUBLIC ${MIXHIC_NCCL_LIBRARY})
+    target_compile_definitions(${target} PUBLIC MIXHIC_HAVE_NCCL=1)
+  endif()
+endfunction()

@@ -1,0 +1,489 @@
+#include "prep_pipeline.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <future>
+
+#include "contact_normalizer.hpp"
+#include "mixhic/check.hpp"
+#include "mixhic/corpus_schema.hpp"
+#include "mixhic/exact_sum.hpp"
+#include "mixhic/h5.hpp"
+#include "mixhic/hash.hpp"
+#include "mixhic/log.hpp"
+#include "track_binner.hpp"
+#include "window_plan.hpp"
+
+namespace mixhic::prep {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum Reject : int { kKept = 0, kSparse, kMasked, kNonfinite, kBlacklist, kReasons };
+
+// What this rank extracted from its block of windows.
+struct ExtractedWindows {
+  std::vector<uint8_t> verdict;     // per window of the block: Reject
+  std::vector<float> hic;           // packed triangles of kept windows
+  std::vector<float> nonzero_frac;  // of kept windows
+  std::vector<int16_t> masked;      // of kept windows
+};
+
+double blacklist_fraction(const PrepPlan& plan, const std::string& chrom, int64_t start, int64_t end) {
+  int64_t covered = 0;
+  for (const auto& iv : plan.blacklist)
+    if (iv.chrom == chrom) covered += std::max<int64_t>(0, std::min(end, iv.end) - std::max(start, iv.start));
+  return double(std::min(covered, end - start)) / double(end - start);
+}
+
+// Reads the diagonal band of the Hi-C rows the rank's windows cover, chunk by chunk, and turns
+// each window into a packed, normalised triangle plus its filter verdict.
+ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, const ContactNormalizer& norm,
+                                 Block mine) {
+  const int64_t W = cfg.window_bins, n_tri = corpus::triangle_size(W);
+  const int64_t max_rows = std::max<int64_t>(4096, 4 * W);
+  ExtractedWindows out;
+  out.verdict.assign(mine.size(), kKept);
+  std::vector<double> band, win(W * W);
+  auto last_report = Clock::now();
+  int64_t i = mine.begin;
+  while (i < mine.end) {
+    const ContactWindow& first = plan.windows[i];
+    // A chunk: consecutive windows of one (cell, extent) whose rows fit in max_rows.
+    int64_t j = i;
+    while (j < mine.end && plan.windows[j].cell == first.cell && plan.windows[j].extent == first.extent &&
+           plan.windows[j].bin + W - first.bin <= max_rows)
+      ++j;
+    const int64_t lo = first.bin, hi = plan.windows[j - 1].bin + W;
+    const CoolerFile& hic = *plan.cells[first.cell].hic;
+    PixelBlock px = hic.read_rows(lo, hi, hi);
+    band.assign((hi - lo) * W, 0.0);
+    for (size_t k = 0; k < px.size(); ++k) {
+      int64_t d = px.bin2[k] - px.bin1[k];
+      if (d >= 0 && d < W) band[(px.bin1[k] - lo) * W + d] = px.count[k];
+    }
+    for (int64_t k = i; k < j; ++k) {
+      const ContactWindow& w = plan.windows[k];
+      const int c = w.cell;
+      int64_t masked = 0;
+      for (int64_t a = 0; a < W; ++a) masked += norm.masked(c, w.bin + a);
+      int64_t nonzero = 0;
+      bool nonfinite = false;
+      for (int64_t a = 0; a < W; ++a)
+        for (int64_t b = a; b < W; ++b) {
+          double v = band[(w.bin + a - lo) * W + (b - a)] * norm.weight(c, w.bin + a) * norm.weight(c, w.bin + b);
+          win[a * W + b] = v;
+          bool masked_pixel = norm.masked(c, w.bin + a) || norm.masked(c, w.bin + b);
+          if (!std::isfinite(v) && !masked_pixel) nonfinite = true;
+          if (std::isfinite(v) && v != 0) nonzero += (a == b) ? 1 : 2;
+        }
+      double nz_frac = double(nonzero) / double(W * W);
+      uint8_t verdict = kKept;
+      if (masked > cfg.max_masked_bins) verdict = kMasked;
+      else if (nonfinite) verdict = kNonfinite;
+      else if (nz_frac < cfg.min_nonzero_fraction) verdict = kSparse;
+      else if (!plan.blacklist.empty() &&
+               blacklist_fraction(plan, plan.chroms[w.chrom].name, w.start_bp, w.start_bp + W * cfg.resolution) >
+                   cfg.max_blacklist_fraction)
+        verdict = kBlacklist;
+      out.verdict[k - mine.begin] = verdict;
+      if (verdict != kKept) continue;
+      size_t at = out.hic.size();
+      out.hic.resize(at + n_tri);
+      for (int64_t a = 0; a < W; ++a)
+        for (int64_t b = a; b < W; ++b) {
+          double v = win[a * W + b];
+          out.hic[at + corpus::triangle_index(a, b, W)] =
+              std::isfinite(v) ? static_cast<float>(norm.transform(c, w.chrom, b - a, v)) : 0.0f;
+        }
+      out.nonzero_frac.push_back(static_cast<float>(nz_frac));
+      out.masked.push_back(static_cast<int16_t>(masked));
+    }
+    if (std::chrono::duration<double>(Clock::now() - last_report).count() > 5) {
+      log::info("windows {}/{} of rank 0's block", j - mine.begin, mine.size());
+      last_report = Clock::now();
+    }
+    i = j;
+  }
+  return out;
+}
+
+// Where every kept window's track rows live. Rows are stored once per segment: a maximal run of
+// kept windows of one (cell, chromosome) whose anchors overlap or touch.
+struct TrackLayout {
+  struct Segment {
+    int16_t cell;
+    int32_t chrom;
+    int64_t start_bp, n_rows, row;
+  };
+  std::vector<Segment> segments;
+  std::vector<int64_t> window_row;  // per window (global index): first row, -1 if not kept
+  std::vector<int64_t> new_row;     // per window: first row this window adds (rows before were added earlier)
+  int64_t n_rows = 0;
+};
+
+TrackLayout lay_out_tracks(const PrepConfig& cfg, const PrepPlan& plan, const std::vector<uint8_t>& verdicts) {
+  TrackLayout t;
+  const int64_t span = cfg.anchor_bp(), tb = cfg.track_bin_bp;
+  t.window_row.assign(plan.windows.size(), -1);
+  t.new_row.assign(plan.windows.size(), -1);
+  for (size_t k = 0; k < plan.windows.size(); ++k) {
+    if (verdicts[k] != kKept) continue;
+    const ContactWindow& w = plan.windows[k];
+    TrackLayout::Segment* seg = t.segments.empty() ? nullptr : &t.segments.back();
+    int64_t seg_end = seg ? seg->start_bp + seg->n_rows * tb : 0;
+    if (seg && seg->cell == w.cell && seg->chrom == w.chrom && w.start_bp >= seg->start_bp && w.start_bp <= seg_end) {
+      int64_t end = w.start_bp + span;
+      int64_t added = std::max<int64_t>(0, end - seg_end) / tb;
+      t.new_row[k] = seg->row + seg->n_rows;
+      seg->n_rows += added;
+      t.window_row[k] = seg->row + (w.start_bp - seg->start_bp) / tb;
+    } else {
+      t.segments.push_back({w.cell, w.chrom, w.start_bp, span / tb, t.n_rows});
+      t.window_row[k] = t.n_rows;
+      t.new_row[k] = t.n_rows;
+    }
+    t.n_rows = t.segments.back().row + t.segments.back().n_rows;
+  }
+  return t;
+}
+
+// Bins the rows [row_lo, row_hi) of the layout (they may span several segments).
+void bin_rows(const TrackBinner& binner, const PrepConfig& cfg, const TrackLayout& t, int64_t row_lo, int64_t row_hi,
+              float* out) {
+  const int64_t T = binner.n_tracks();
+  for (const auto& s : t.segments) {
+    int64_t a = std::max(row_lo, s.row), b = std::min(row_hi, s.row + s.n_rows);
+    if (a >= b) continue;
+    binner.bin(s.cell, s.chrom, s.start_bp + (a - s.row) * cfg.track_bin_bp, b - a, out + (a - row_lo) * T);
+  }
+}
+
+std::string temp_name(const MpiWorld& world, const std::string& output) {
+  long pid = static_cast<long>(getpid());
+  MIXHIC_MPI_CHECK(MPI_Bcast(&pid, 1, MPI_LONG, 0, world.comm));
+  return fmt::format("{}.tmp-{}", output, pid);
+}
+
+}  // namespace
+
+PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& run) {
+  const auto t0 = Clock::now();
+  const bool root = world.rank == 0;
+  PrepPlan plan;
+  agree(world, [&] { plan = make_plan(cfg); });
+  const int64_t W = cfg.window_bins, A = cfg.track_bins_per_anchor(), n_tri = corpus::triangle_size(W);
+  const int64_t T = static_cast<int64_t>(plan.track_names.size());
+  const int64_t n_windows = static_cast<int64_t>(plan.windows.size());
+  log::info("{} cells x {} tracks, {} windows of {}x{} bins at {} bp on {} rank(s)", plan.cells.size(), T, n_windows, W, W,
+            cfg.resolution, world.size);
+
+  // Input checksums take one pass over every input; rank 0 does it while the ranks extract.
+  std::vector<std::string> input_paths, input_roles, input_cells, input_names;
+  for (auto& cell : plan.cells) {
+    input_paths.push_back(cell.hic->path());
+    input_roles.push_back("hic");
+    input_cells.push_back(cell.name);
+    input_names.push_back(cell.hic->group());
+    for (size_t t = 0; t < cell.track_paths.size(); ++t) {
+      input_paths.push_back(cell.track_paths[t]);
+      input_roles.push_back("track");
+      input_cells.push_back(cell.name);
+      input_names.push_back(plan.track_names[t]);
+    }
+  }
+  if (!cfg.blacklist.empty()) {
+    input_paths.push_back(cfg.blacklist);
+    input_roles.push_back("blacklist");
+    input_cells.push_back("");
+    input_names.push_back("");
+  }
+  std::future<std::vector<std::string>> checksums;
+  if (root && cfg.input_checksums)
+    checksums = std::async(std::launch::async, [input_paths] {
+      std::vector<std::string> out;
+      for (auto& p : input_paths) out.push_back(hex64(hash_file(p)));
+      return out;
+    });
+
+  ContactNormalizer norm(world, cfg, plan);
+
+  // 1. Windows: this rank's contiguous block, filters applied.
+  Block mine = block_of(n_windows, world.rank, world.size);
+  ExtractedWindows ex = extract_windows(cfg, plan, norm, mine);
+  std::vector<uint8_t> verdicts = allgather_bytes(world, ex.verdict);
+  int64_t counts[kReasons] = {0};
+  for (uint8_t v : verdicts) ++counts[v];
+  const int64_t n_kept = counts[kKept];
+  agree(world, [&] {
+    if (n_kept == 0)
+      throw Error(fmt::format("no window left after the filters: {} enumerated, {} with < {} non-zero pixels, "
+                              "{} with masked bins, {} non-finite, {} on the blacklist (check regions, resolution, "
+                              "balance and min-nonzero-fraction)",
+                              n_windows, counts[kSparse], cfg.min_nonzero_fraction, counts[kMasked], counts[kNonfinite],
+                              counts[kBlacklist]));
+  });
+
+  // 2. Track rows: every rank knows the layout; it bins the rows its windows span and writes the
+  // rows its windows add first.
+  TrackLayout layout = lay_out_tracks(cfg, plan, verdicts);
+  std::vector<int64_t> my_kept;
+  for (int64_t k = mine.begin; k < mine.end; ++k)
+    if (verdicts[k] == kKept) my_kept.push_back(k);
+  int64_t span_lo = 0, span_hi = 0, write_lo = 0, write_hi = 0;
+  if (!my_kept.empty()) {
+    span_lo = layout.window_row[my_kept.front()];
+    span_hi = layout.window_row[my_kept.back()] + A;
+    write_lo = layout.new_row[my_kept.front()];
+    write_hi = span_hi;
+  } else {
+    // Own nothing: write an empty range at the position of the next rows.
+    int64_t next = 0;
+    for (int64_t k = 0; k < mine.begin; ++k)
+      if (verdicts[k] == kKept) next = layout.window_row[k] + A;
+    span_lo = span_hi = write_lo = write_hi = next;
+  }
+  TrackBinner binner(cfg, plan);
+  std::vector<float> rows((span_hi - span_lo) * T);
+  bin_rows(binner, cfg, layout, span_lo, span_hi, rows.data());
+
+  std::vector<double> track_mean(T, 0.0), track_std(T, 1.0);
+  if (cfg.track_zscore) {
+    double local_max = 0;
+    for (int64_t r = write_lo; r < write_hi; ++r)
+      for (int64_t t = 0; t < T; ++t) {
+        double v = rows[(r - span_lo) * T + t];
+        local_max = std::max(local_max, v * v);
+      }
+    FixedPoint fp(global_bound(world, write_hi - write_lo, std::max(local_max, 1.0)));
+    std::vector<Fixed128> acc(2 * T, 0);
+    for (int64_t r = write_lo; r < write_hi; ++r)
+      for (int64_t t = 0; t < T; ++t) {
+        double v = rows[(r - span_lo) * T + t];
+        acc[t] += fp.to_fixed(v);
+        acc[T + t] += fp.to_fixed(v * v);
+      }
+    allreduce_fixed(world, acc);
+    for (int64_t t = 0; t < T; ++t) {
+      double n = double(layout.n_rows);
+      track_mean[t] = fp.to_double(acc[t]) / n;
+      double var = fp.to_double(acc[T + t]) / n - track_mean[t] * track_mean[t];
+      track_std[t] = var > 0 ? std::sqrt(var) : 1.0;
+    }
+    for (size_t i = 0; i < rows.size(); ++i)
+      rows[i] = static_cast<float>((rows[i] - track_mean[i % T]) / track_std[i % T]);
+  }
+
+  // 3. Sample metadata and digests (for corpus-id).
+  const int64_t my_n = static_cast<int64_t>(my_kept.size());
+  std::vector<int16_t> s_cell(my_n), s_masked = ex.masked;
+  std::vector<int32_t> s_chrom(my_n);
+  std::vector<int64_t> s_start(my_n), s_row(my_n);
+  std::vector<int8_t> s_split(my_n);
+  std::vector<int64_t> digests(my_n);
+  for (int64_t s = 0; s < my_n; ++s) {
+    const ContactWindow& w = plan.windows[my_kept[s]];
+    corpus::SampleMeta m;
+    m.cell = w.cell;
+    m.chrom = w.chrom;
+    m.start1_bp = m.start2_bp = w.start_bp;
+    m.track_row1 = m.track_row2 = layout.window_row[my_kept[s]];
+    m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
+    m.nonzero_frac = ex.nonzero_frac[s];
+    m.masked_bins = ex.masked[s];
+    s_cell[s] = m.cell;
+    s_chrom[s] = m.chrom;
+    s_start[s] = m.start1_bp;
+    s_row[s] = m.track_row1;
+    s_split[s] = m.split;
+    digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_tri], n_tri, m,
+                                                            &rows[(m.track_row1 - span_lo) * T], nullptr, A * T));
+  }
+  std::vector<int64_t> all_digests = allgather_i64(world, digests);
+  corpus::Geometry geo{cfg.resolution, W, cfg.stride_bp, cfg.track_bin_bp, A, T};
+  std::vector<uint64_t> udigests(all_digests.begin(), all_digests.end());
+  const std::string corpus_id = hex64(corpus::corpus_id(geo, udigests));
+  Placement at = place(world, my_n);
+
+  // 4. Write: every rank opens the temporary file with MPI-IO; datasets are created by all
+  // ranks (collective metadata), bulk data written collectively, small tables by rank 0.
+  const std::string tmp = temp_name(world, cfg.output);
+  remove_on_failure(tmp);
+  {
+    h5::Handle f = h5::create(tmp, &world.comm);
+    h5::set_attr(f, "format", corpus::kFormat);
+    h5::set_attr(f, "format-version", corpus::kFormatVersion);
+    h5::set_attr(f, "corpus-id", corpus_id);
+    h5::set_attr(f, "sample-kind", "diagonal");
+    h5::set_attr(f, "created-by", "mixhic-prep 0.1.0");
+    {
+      h5::Handle g = h5::create_group(f, "geometry");
+      h5::set_attr(g, "hic-bin-bp", cfg.resolution);
+      h5::set_attr(g, "window-bins", W);
+      h5::set_attr(g, "stride-bp", cfg.stride_bp);
+      h5::set_attr(g, "track-bin-bp", cfg.track_bin_bp);
+      h5::set_attr(g, "track-bins-per-anchor", A);
+      h5::set_attr(g, "hic-layout", "upper-triangle");
+    }
+    const int64_t C = static_cast<int64_t>(plan.cells.size()), K = static_cast<int64_t>(plan.chroms.size());
+    std::vector<std::string> cell_names, hic_files, chrom_names;
+    std::vector<int64_t> chrom_len;
+    std::vector<int8_t> chrom_split;
+    for (auto& c : plan.cells) {
+      cell_names.push_back(c.name);
+      hic_files.push_back(c.hic_uri);
+    }
+    for (auto& c : plan.chroms) {
+      chrom_names.push_back(c.name);
+      chrom_len.push_back(c.length);
+      chrom_split.push_back(static_cast<int8_t>(c.split));
+    }
+    h5::write_strings(f, "cells/name", cell_names, root);
+    h5::write_strings(f, "cells/hic_file", hic_files, root);
+    h5::write_strings(f, "chroms/name", chrom_names, root);
+    h5::write_1d(f, "chroms/length", chrom_len, {}, root);
+    h5::write_1d(f, "chroms/split", chrom_split, {}, root);
+    h5::write_strings(f, "tracks/name", plan.track_names, root);
+    {
+      std::vector<int16_t> sc;
+      std::vector<int32_t> sch;
+      std::vector<int64_t> ss, sn, sr;
+      for (auto& s : layout.segments) {
+        sc.push_back(s.cell);
+        sch.push_back(s.chrom);
+        ss.push_back(s.start_bp);
+        sn.push_back(s.n_rows);
+        sr.push_back(s.row);
+      }
+      h5::write_1d(f, "tracks/segments/cell", sc, {}, root);
+      h5::write_1d(f, "tracks/segments/chrom", sch, {}, root);
+      h5::write_1d(f, "tracks/segments/start_bp", ss, {}, root);
+      h5::write_1d(f, "tracks/segments/n_rows", sn, {}, root);
+      h5::write_1d(f, "tracks/segments/row", sr, {}, root);
+    }
+    {
+      h5::Handle sig = h5::create_dataset(f, corpus::kTrackSignal, H5T_NATIVE_FLOAT, {hsize_t(layout.n_rows), hsize_t(T)});
+      h5::write_rows(sig.get(), write_lo, write_hi - write_lo, rows.data() + (write_lo - span_lo) * T, true);
+    }
+    auto samples = [&](const char* name, hid_t type, const auto& data, int64_t width) {
+      std::vector<hsize_t> dims{hsize_t(at.total)};
+      if (width > 1) dims.push_back(hsize_t(width));
+      h5::Handle d = h5::create_dataset(f, name, type, dims);
+      h5::write_rows(d.get(), at.offset, my_n, data.data(), true);
+    };
+    samples(corpus::kSampleHic, H5T_NATIVE_FLOAT, ex.hic, n_tri);
+    samples(corpus::kSampleCell, H5T_NATIVE_INT16, s_cell, 1);
+    samples(corpus::kSampleChrom, H5T_NATIVE_INT32, s_chrom, 1);
+    samples(corpus::kSampleStart1, H5T_NATIVE_INT64, s_start, 1);
+    samples(corpus::kSampleStart2, H5T_NATIVE_INT64, s_start, 1);
+    samples(corpus::kSampleTrackRow1, H5T_NATIVE_INT64, s_row, 1);
+    samples(corpus::kSampleTrackRow2, H5T_NATIVE_INT64, s_row, 1);
+    samples(corpus::kSampleSplit, H5T_NATIVE_INT8, s_split, 1);
+    samples(corpus::kSampleNonzero, H5T_NATIVE_FLOAT, ex.nonzero_frac, 1);
+    samples(corpus::kSampleMasked, H5T_NATIVE_INT16, s_masked, 1);
+    {
+      std::vector<int64_t> split_idx[3];
+      int64_t index = 0;
+      for (size_t k = 0; k < plan.windows.size(); ++k)
+        if (verdicts[k] == kKept) split_idx[int(plan.chroms[plan.windows[k].chrom].split)].push_back(index++);
+      h5::write_1d(f, "splits/train", split_idx[0], {}, root);
+      h5::write_1d(f, "splits/val", split_idx[1], {}, root);
+      h5::write_1d(f, "splits/test", split_idx[2], {}, root);
+      h5::Handle g = h5::open_group(f, "splits");
+      h5::set_attr(g, "val-chroms", cfg.val_chroms);
+      h5::set_attr(g, "test-chroms", cfg.test_chroms);
+    }
+    {
+      h5::Handle g = h5::create_group(f, "normalization");
+      h5::set_attr(g, "hic-balance", cfg.balance);
+      h5::set_attr(g, "hic-transform", cfg.hic_transform);
+      h5::set_attr(g, "reference-clamp", cfg.reference_clamp);
+      h5::set_attr(g, "track-transform", cfg.track_transform);
+      h5::set_attr(g, "track-zscore", int64_t(cfg.track_zscore));
+      h5::set_attr(g, "track-uncovered", "zero");
+      std::vector<double> scale, expected;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t k = 0; k < K; ++k) {
+          scale.push_back(norm.cell(int(c)).chrom_scale[k]);
+          for (int64_t d = 0; d < W; ++d)
+            expected.push_back(norm.cell(int(c)).expected.empty() ? 0.0 : norm.cell(int(c)).expected[k][d]);
+        }
+      h5::Handle ds = h5::create_dataset(g, "chrom_scale", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K)});
+      h5::Handle de = h5::create_dataset(g, "expected", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K), hsize_t(W)});
+      if (root) {
+        H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.data());
+        H5Dwrite(de, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, expected.data());
+      }
+      h5::write_1d(g, "track_mean", track_mean, {}, root);
+      h5::write_1d(g, "track_std", track_std, {}, root);
+      if (cfg.balance == "ice") {
+        for (int64_t c = 0; c < C; ++c) {
+          const IceResult& ice = norm.cell(int(c)).ice;
+          h5::set_attr(g, fmt::format("ice-{}", plan.cells[c].name),
+                       fmt::format("iterations={} variance={:.6g} scale={:.10g} converged={} masked_bins={}", ice.iterations,
+                                   ice.variance, ice.scale, ice.converged ? "yes" : "no", ice.masked_bins));
+        }
+      }
+    }
+    {
+      h5::Handle g = h5::create_group(f, "filters");
+      h5::set_attr(g, "min-nonzero-fraction", cfg.min_nonzero_fraction);
+      h5::set_attr(g, "max-masked-bins", cfg.max_masked_bins);
+      h5::set_attr(g, "max-blacklist-fraction", cfg.max_blacklist_fraction);
+      h5::set_attr(g, "blacklist", cfg.blacklist);
+      h5::set_attr(g, "n-enumerated", n_windows);
+      h5::set_attr(g, "n-kept", n_kept);
+      h5::set_attr(g, "n-rejected-sparse", counts[kSparse]);
+      h5::set_attr(g, "n-rejected-nonfinite", counts[kNonfinite]);
+      h5::set_attr(g, "n-rejected-masked", counts[kMasked]);
+      h5::set_attr(g, "n-rejected-blacklist", counts[kBlacklist]);
+    }
+    {
+      h5::Handle g = h5::create_group(f, "provenance");
+      h5::set_attr(g, "command-line", run.command_line);
+      h5::set_attr(g, "config", run.config_text);
+      h5::set_attr(g, "ranks", int64_t(world.size));
+      std::vector<std::string> sums(input_paths.size(), "not computed");
+      std::vector<int64_t> sizes(input_paths.size(), -1);
+      if (root) {
+        if (checksums.valid()) sums = checksums.get();
+        for (size_t i = 0; i < input_paths.size(); ++i) {
+          FILE* fp = std::fopen(input_paths[i].c_str(), "rb");
+          if (fp) {
+            std::fseek(fp, 0, SEEK_END);
+            sizes[i] = std::ftell(fp);
+            std::fclose(fp);
+          }
+        }
+      }
+      // Strings are fixed width: every rank must create the same datatype, so pad to the
+      // widest possible checksum text ("not computed" or 16 hex digits) on every rank.
+      for (auto& s : sums) s.resize(16, ' ');
+      h5::write_strings(g, "inputs/role", input_roles, root);
+      h5::write_strings(g, "inputs/cell", input_cells, root);
+      h5::write_strings(g, "inputs/name", input_names, root);
+      h5::write_strings(g, "inputs/path", input_paths, root);
+      h5::write_1d(g, "inputs/size_bytes", sizes, {}, root);
+      h5::write_strings(g, "inputs/checksum", sums, root);
+    }
+  }  // collective close
+  MIXHIC_MPI_CHECK(MPI_Barrier(world.comm));
+  if (root && std::rename(tmp.c_str(), cfg.output.c_str()) != 0)
+    throw Error(fmt::format("{}: cannot rename {} into place: {}", cfg.output, tmp, std::strerror(errno)));
+  keep_on_failure(tmp);
+  MIXHIC_MPI_CHECK(MPI_Barrier(world.comm));
+
+  PrepStats stats;
+  stats.enumerated = n_windows;
+  stats.kept = n_kept;
+  stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  stats.corpus_id = corpus_id;
+  return stats;
+}
+
+}  // namespace mixhic::prep

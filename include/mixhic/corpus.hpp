@@ -1,0 +1,60 @@
+// corpus.hpp — reads a mixhic corpus (see dataprep/CORPUS_SCHEMA.md): geometry, per-sample
+// metadata and sample data, and validates a file for `mixhic-prep inspect`.
+//
+// Callers: mixhic-prep inspect, the tests, and (later) the trainer's data loader. Per-sample
+// metadata is loaded whole at open (tens of bytes per sample); Hi-C windows and track rows are
+// read on demand, one contiguous hyperslab each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mixhic/corpus_schema.hpp"
+#include "mixhic/h5.hpp"
+
+namespace mixhic {
+
+class Corpus {
+ public:
+  // Serial open. Throws InputFormatError naming the file and what is wrong (not a corpus, a
+  // newer/older format-version with the hint to re-run mixhic-prep, missing datasets).
+  explicit Corpus(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const corpus::Geometry& geometry() const { return geometry_; }
+  int64_t n_samples() const { return static_cast<int64_t>(meta_.size()); }
+  const corpus::SampleMeta& meta(int64_t i) const { return meta_[i]; }
+  const std::string& corpus_id() const { return corpus_id_; }
+  const std::vector<std::string>& track_names() const { return track_names_; }
+  const std::vector<std::string>& cell_names() const { return cell_names_; }
+  const std::vector<std::string>& chrom_names() const { return chrom_names_; }
+  const std::vector<int64_t>& split_indices(int split) const { return splits_.at(split); }
+  int64_t track_rows() const { return track_rows_; }
+
+  // Packed upper triangle of sample i (triangle_size(W) floats).
+  void read_hic_packed(int64_t i, float* out) const;
+  // Full W x W window of sample i.
+  void read_hic(int64_t i, float* out) const;
+  // A x T track values of anchor 1 (which = 1) or 2 of sample i, row-major (bin, track).
+  void read_tracks(int64_t i, int which, float* out) const;
+
+  // Recomputes the corpus-id from the stored data (reads the whole file).
+  std::string recompute_corpus_id() const;
+  // A human summary (inspect).
+  std::string summary() const;
+
+  hid_t file() const { return file_; }
+
+ private:
+  std::string path_;
+  h5::Handle file_, hic_, signal_;
+  corpus::Geometry geometry_;
+  std::string corpus_id_;
+  std::vector<std::string> track_names_, cell_names_, chrom_names_;
+  std::vector<corpus::SampleMeta> meta_;
+  std::vector<std::vector<int64_t>> splits_;
+  int64_t track_rows_ = 0;
+};
+
+}  // namespace mixhic

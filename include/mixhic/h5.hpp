@@ -1,0 +1,118 @@
+// h5.hpp — thin RAII layer over the HDF5 C API, shared by the cooler reader, the corpus writer
+// and reader, and the synthetic .mcool writer. Every failure becomes a typed mixhic error that
+// names the file and the object.
+#pragma once
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mixhic::h5 {
+
+// Owns one HDF5 identifier and closes it with H5Oclose/H5Fclose/... as appropriate.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+template <typename T> hid_t native();
+template <> inline hid_t native<int8_t>() { return H5T_NATIVE_INT8; }
+template <> inline hid_t native<uint8_t>() { return H5T_NATIVE_UINT8; }
+template <> inline hid_t native<int16_t>() { return H5T_NATIVE_INT16; }
+template <> inline hid_t native<int32_t>() { return H5T_NATIVE_INT32; }
+template <> inline hid_t native<int64_t>() { return H5T_NATIVE_INT64; }
+template <> inline hid_t native<uint64_t>() { return H5T_NATIVE_UINT64; }
+template <> inline hid_t native<float>() { return H5T_NATIVE_FLOAT; }
+template <> inline hid_t native<double>() { return H5T_NATIVE_DOUBLE; }
+
+// Opens an existing file read-only (serial driver). Missing or non-HDF5 files are
+// InputFormatError naming the path.
+Handle open_read(const std::string& path);
+// Opens an existing file read-write (serial driver).
+Handle open_rw(const std::string& path);
+// Creates (truncates) a file; with `comm` set, every rank of it opens the file with the MPI-IO
+// driver (COLLECTIVE over comm).
+Handle create(const std::string& path, const MPI_Comm* comm = nullptr);
+Handle open_read_parallel(const std::string& path, MPI_Comm comm);
+
+bool exists(hid_t loc, const std::string& path);  // every link of a/b/c must exist
+Handle open_group(hid_t loc, const std::string& path);
+Handle create_group(hid_t loc, const std::string& path);
+Handle open_dataset(hid_t loc, const std::string& path);
+
+std::vector<hsize_t> shape(hid_t dataset);
+// Name of the file that holds `obj`, for error messages.
+std::string file_name(hid_t obj);
+
+// Reads `count` elements starting at `offset` of a 1-D dataset (count < 0: to the end),
+// converting to T.
+template <typename T>
+std::vector<T> read_1d(hid_t loc, const std::string& path, int64_t offset = 0, int64_t count = -1);
+// Reads rows [row, row + nrows) of a 2-D dataset into `out` (nrows * ncols values).
+template <typename T>
+void read_rows(hid_t dataset, int64_t row, int64_t nrows, T* out);
+// Reads the column block [col, col+ncols) of rows [row, row+nrows) of a 2-D dataset.
+template <typename T>
+void read_block(hid_t dataset, int64_t row, int64_t nrows, int64_t col, int64_t ncols, T* out);
+// Fixed- or variable-length string datasets, as std::string.
+std::vector<std::string> read_strings(hid_t loc, const std::string& path);
+
+bool has_attr(hid_t obj, const std::string& name);
+int64_t attr_int(hid_t obj, const std::string& name);
+double attr_double(hid_t obj, const std::string& name);
+std::string attr_string(hid_t obj, const std::string& name);
+std::vector<double> attr_doubles(hid_t obj, const std::string& name);
+
+void set_attr(hid_t obj, const std::string& name, int64_t value);
+void set_attr(hid_t obj, const std::string& name, double value);
+void set_attr(hid_t obj, const std::string& name, const std::string& value);
+inline void set_attr(hid_t obj, const std::string& name, const char* value) {
+  set_attr(obj, name, std::string(value));
+}
+void set_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
+
+// Creates a dataset of `type` with `dims`; chunk empty means contiguous. deflate_level > 0
+// (needs a chunk) adds the shuffle + gzip filters, as h5py/cooler write them (serial files only).
+Handle create_dataset(hid_t loc, const std::string& path, hid_t type,
+                      const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk = {},
+                      int deflate_level = 0);
+// Creates a 1-D dataset and writes all of it. In a parallel file every rank calls it (creation
+// is collective) with the same values, and only the rank passing write_data = true writes.
+template <typename T>
+void write_1d(hid_t loc, const std::string& path, const std::vector<T>& values,
+              const std::vector<hsize_t>& chunk = {}, bool write_data = true);
+void write_strings(hid_t loc, const std::string& path, const std::vector<std::string>& values,
+                   bool write_data = true);
+
+// Writes rows [row, row + nrows) of a dataset whose other dimensions are full. With `collective`,
+// every rank of the file's communicator must call it (nrows may be 0).
+template <typename T>
+void write_rows(hid_t dataset, int64_t row, int64_t nrows, const T* data, bool collective);
+// Same for a column block of a 2-D dataset: columns [col, col+ncols) of every row.
+template <typename T>
+void write_cols(hid_t dataset, int64_t col, int64_t ncols, const T* data, bool collective);
+
+}  // namespace mixhic::h5

@@ -1,0 +1,121 @@
+#include "mixhic/mpi_world.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <exception>
+
+#include "mixhic/check.hpp"
+#include "mixhic/log.hpp"
+
+namespace mixhic {
+
+namespace {
+std::vector<std::string>& temporary_outputs() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+void remove_temporary_outputs() {
+  for (auto& p : temporary_outputs()) std::remove(p.c_str());
+}
+}  // namespace
+
+void remove_on_failure(const std::string& path) { temporary_outputs().push_back(path); }
+void keep_on_failure(const std::string& path) {
+  auto& v = temporary_outputs();
+  v.erase(std::remove(v.begin(), v.end(), path), v.end());
+}
+
+int run_main(int argc, char** argv, const std::string& program,
+             const std::function<int(const MpiWorld&, int, char**)>& body, int mpi_thread_level) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, mpi_thread_level, &provided);
+  MpiWorld world;
+  MPI_Comm_rank(world.comm, &world.rank);
+  MPI_Comm_size(world.comm, &world.size);
+  log::init(program, world.rank, world.size);
+  // Errors are reported through exceptions with hdf5_error_text(); HDF5's stack dump would
+  // print dozens of lines per rank.
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  // MPI errors come back as codes so MIXHIC_MPI_CHECK can report them.
+  MPI_Comm_set_errhandler(world.comm, MPI_ERRORS_RETURN);
+
+  int code = 0;
+  try {
+    code = body(world, argc, argv);
+  } catch (const ReportedError&) {
+    remove_temporary_outputs();
+    code = 2;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    remove_temporary_outputs();
+    if (world.size > 1) MPI_Abort(world.comm, 2);
+    code = 2;
+  }
+  MPI_Finalize();
+  return code;
+}
+
+void agree(const MpiWorld& world, const std::function<void()>& fn) {
+  std::string message;
+  int mine = INT_MAX;
+  try {
+    fn();
+  } catch (const Error& e) {
+    message = e.what();
+    mine = world.rank;
+  }
+  int first = INT_MAX;
+  MIXHIC_MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, world.comm));
+  if (first == INT_MAX) return;
+  if (world.rank == first) log::error(message);
+  throw ReportedError{};
+}
+
+Block block_of(int64_t n, int rank, int world) {
+  int64_t base = n / world, extra = n % world;
+  Block b;
+  b.begin = rank * base + std::min<int64_t>(rank, extra);
+  b.end = b.begin + base + (rank < extra ? 1 : 0);
+  return b;
+}
+
+Placement place(const MpiWorld& world, int64_t local_count) {
+  Placement p;
+  MIXHIC_MPI_CHECK(MPI_Exscan(&local_count, &p.offset, 1, MPI_INT64_T, MPI_SUM, world.comm));
+  if (world.rank == 0) p.offset = 0;  // MPI_Exscan leaves rank 0's buffer undefined
+  MIXHIC_MPI_CHECK(MPI_Allreduce(&local_count, &p.total, 1, MPI_INT64_T, MPI_SUM, world.comm));
+  return p;
+}
+
+namespace {
+template <typename T>
+std::vector<T> allgather(const MpiWorld& world, const std::vector<T>& mine, MPI_Datatype type) {
+  int n = static_cast<int>(mine.size());
+  std::vector<int> counts(world.size), displs(world.size);
+  MIXHIC_MPI_CHECK(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, world.comm));
+  int total = 0;
+  for (int r = 0; r < world.size; ++r) {
+    displs[r] = total;
+    total += counts[r];
+  }
+  std::vector<T> all(total);
+  MIXHIC_MPI_CHECK(MPI_Allgatherv(mine.data(), n, type, all.data(), counts.data(), displs.data(),
+                                  type, world.comm));
+  return all;
+}
+}  // namespace
+
+std::vector<uint8_t> allgather_bytes(const MpiWorld& w, const std::vector<uint8_t>& v) {
+  return allgather(w, v, MPI_UINT8_T);
+}
+std::vector<int64_t> allgather_i64(const MpiWorld& w, const std::vector<int64_t>& v) {
+  return allgather(w, v, MPI_INT64_T);
+}
+std::vector<double> allgather_f64(const MpiWorld& w, const std::vector<double>& v) {
+  return allgather(w, v, MPI_DOUBLE);
+}
+
+}  // namespace mixhic

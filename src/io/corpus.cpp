@@ -1,0 +1,175 @@
+#include "mixhic/corpus.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "mixhic/check.hpp"
+#include "mixhic/hash.hpp"
+
+namespace mixhic {
+
+namespace corpus {
+
+void unpack_triangle(const float* packed, int64_t W, float* full) {
+  for (int64_t i = 0; i < W; ++i)
+    for (int64_t j = i; j < W; ++j) full[i * W + j] = full[j * W + i] = packed[triangle_index(i, j, W)];
+}
+
+uint64_t sample_digest(const float* hic_packed, int64_t n_hic, const SampleMeta& m, const float* tracks1,
+                       const float* tracks2, int64_t n_track_values) {
+  Hasher h;
+  h.update(hic_packed, sizeof(float) * n_hic);
+  h.update_value(m.cell);
+  h.update_value(m.chrom);
+  h.update_value(m.start1_bp);
+  h.update_value(m.start2_bp);
+  h.update_value(m.track_row1);
+  h.update_value(m.track_row2);
+  h.update_value(m.split);
+  h.update_value(m.nonzero_frac);
+  h.update_value(m.masked_bins);
+  h.update(tracks1, sizeof(float) * n_track_values);
+  if (tracks2) h.update(tracks2, sizeof(float) * n_track_values);
+  return h.digest();
+}
+
+uint64_t corpus_id(const Geometry& g, const std::vector<uint64_t>& digests) {
+  Hasher h;
+  for (int64_t v : {g.hic_bin_bp, g.window_bins, g.stride_bp, g.track_bin_bp, g.track_bins_per_anchor, g.n_tracks})
+    h.update_value(v);
+  h.update(digests.data(), digests.size() * sizeof(uint64_t));
+  return h.digest();
+}
+
+}  // namespace corpus
+
+Corpus::Corpus(const std::string& path) : path_(path) {
+  file_ = h5::open_read(path);
+  if (!h5::has_attr(file_, "format") || h5::attr_string(file_, "format") != corpus::kFormat)
+    throw InputFormatError(path, "attribute 'format'", fmt::format("'{}' (a corpus written by mixhic-prep)", corpus::kFormat),
+                           h5::has_attr(file_, "format") ? "'" + h5::attr_string(file_, "format") + "'" : "missing");
+  int64_t version = h5::attr_int(file_, "format-version");
+  if (version != corpus::kFormatVersion)
+    throw InputFormatError(path, "format-version", fmt::format("{} (this build reads version {})", corpus::kFormatVersion, corpus::kFormatVersion),
+                           fmt::format("{}: re-run mixhic-prep with this build to rewrite the corpus", version));
+  corpus_id_ = h5::attr_string(file_, "corpus-id");
+
+  h5::Handle geo = h5::open_group(file_, "geometry");
+  geometry_.hic_bin_bp = h5::attr_int(geo, "hic-bin-bp");
+  geometry_.window_bins = h5::attr_int(geo, "window-bins");
+  geometry_.stride_bp = h5::attr_int(geo, "stride-bp");
+  geometry_.track_bin_bp = h5::attr_int(geo, "track-bin-bp");
+  geometry_.track_bins_per_anchor = h5::attr_int(geo, "track-bins-per-anchor");
+  std::string layout = h5::attr_string(geo, "hic-layout");
+  if (layout != "upper-triangle")
+    throw InputFormatError(path, "geometry/hic-layout", "'upper-triangle' (the only layout of version 1)", layout);
+
+  track_names_ = h5::read_strings(file_, "tracks/name");
+  cell_names_ = h5::read_strings(file_, "cells/name");
+  chrom_names_ = h5::read_strings(file_, "chroms/name");
+  geometry_.n_tracks = static_cast<int64_t>(track_names_.size());
+
+  hic_ = h5::open_dataset(file_, corpus::kSampleHic);
+  signal_ = h5::open_dataset(file_, corpus::kTrackSignal);
+  auto hic_shape = h5::shape(hic_);
+  auto sig_shape = h5::shape(signal_);
+  const int64_t W = geometry_.window_bins;
+  if (hic_shape.size() != 2 || int64_t(hic_shape[1]) != corpus::triangle_size(W))
+    throw InputFormatError(path, corpus::kSampleHic, fmt::format("shape (N, {})", corpus::triangle_size(W)));
+  if (sig_shape.size() != 2 || int64_t(sig_shape[1]) != geometry_.n_tracks)
+    throw InputFormatError(path, corpus::kTrackSignal, fmt::format("shape (R, {})", geometry_.n_tracks));
+  track_rows_ = static_cast<int64_t>(sig_shape[0]);
+  int64_t n = static_cast<int64_t>(hic_shape[0]);
+
+  auto cell = h5::read_1d<int16_t>(file_, corpus::kSampleCell);
+  auto chrom = h5::read_1d<int32_t>(file_, corpus::kSampleChrom);
+  auto s1 = h5::read_1d<int64_t>(file_, corpus::kSampleStart1);
+  auto s2 = h5::read_1d<int64_t>(file_, corpus::kSampleStart2);
+  auto r1 = h5::read_1d<int64_t>(file_, corpus::kSampleTrackRow1);
+  auto r2 = h5::read_1d<int64_t>(file_, corpus::kSampleTrackRow2);
+  auto split = h5::read_1d<int8_t>(file_, corpus::kSampleSplit);
+  auto nz = h5::read_1d<float>(file_, corpus::kSampleNonzero);
+  auto masked = h5::read_1d<int16_t>(file_, corpus::kSampleMasked);
+  for (auto* v : {&s1, &s2, &r1, &r2})
+    if (int64_t(v->size()) != n) throw InputFormatError(path, "samples/*", fmt::format("{} rows like samples/hic", n));
+  if (int64_t(cell.size()) != n || int64_t(chrom.size()) != n || int64_t(split.size()) != n ||
+      int64_t(nz.size()) != n || int64_t(masked.size()) != n)
+    throw InputFormatError(path, "samples/*", fmt::format("{} rows like samples/hic", n));
+  meta_.resize(n);
+  const int64_t A = geometry_.track_bins_per_anchor;
+  for (int64_t i = 0; i < n; ++i) {
+    auto& m = meta_[i];
+    m = {cell[i], chrom[i], s1[i], s2[i], r1[i], r2[i], split[i], nz[i], masked[i]};
+    if (m.cell < 0 || m.cell >= int64_t(cell_names_.size()) || m.chrom < 0 || m.chrom >= int64_t(chrom_names_.size()) ||
+        m.track_row1 < 0 || m.track_row1 + A > track_rows_ || m.track_row2 < 0 || m.track_row2 + A > track_rows_)
+      throw InputFormatError(path, fmt::format("sample {}", i), "cell, chrom and track rows inside their tables");
+  }
+  for (const char* s : {"splits/train", "splits/val", "splits/test"}) splits_.push_back(h5::read_1d<int64_t>(file_, s));
+}
+
+void Corpus::read_hic_packed(int64_t i, float* out) const { h5::read_rows(hic_, i, 1, out); }
+
+void Corpus::read_hic(int64_t i, float* out) const {
+  std::vector<float> packed(corpus::triangle_size(geometry_.window_bins));
+  read_hic_packed(i, packed.data());
+  corpus::unpack_triangle(packed.data(), geometry_.window_bins, out);
+}
+
+void Corpus::read_tracks(int64_t i, int which, float* out) const {
+  int64_t row = which == 2 ? meta_[i].track_row2 : meta_[i].track_row1;
+  h5::read_rows(signal_, row, geometry_.track_bins_per_anchor, out);
+}
+
+std::string Corpus::recompute_corpus_id() const {
+  const int64_t nh = corpus::triangle_size(geometry_.window_bins);
+  const int64_t nt = geometry_.track_bins_per_anchor * geometry_.n_tracks;
+  std::vector<float> hic(nh), t1(nt), t2(nt);
+  std::vector<uint64_t> digests(meta_.size());
+  for (int64_t i = 0; i < n_samples(); ++i) {
+    read_hic_packed(i, hic.data());
+    read_tracks(i, 1, t1.data());
+    bool diagonal = meta_[i].track_row2 == meta_[i].track_row1;
+    if (!diagonal) read_tracks(i, 2, t2.data());
+    digests[i] = corpus::sample_digest(hic.data(), nh, meta_[i], t1.data(), diagonal ? nullptr : t2.data(), nt);
+  }
+  return hex64(corpus::corpus_id(geometry_, digests));
+}
+
+std::string Corpus::summary() const {
+  const auto& g = geometry_;
+  std::string s;
+  s += fmt::format("corpus      {}\n", path_);
+  s += fmt::format("format      {} v{}, corpus-id {}, sample-kind {}\n", corpus::kFormat, corpus::kFormatVersion,
+                   corpus_id_, h5::attr_string(file_, "sample-kind"));
+  s += fmt::format("geometry    {} bp Hi-C bins, {}x{} windows ({} kb), stride {} bp, {} track bins of {} bp per anchor\n",
+                   g.hic_bin_bp, g.window_bins, g.window_bins, g.window_bins * g.hic_bin_bp / 1000, g.stride_bp,
+                   g.track_bins_per_anchor, g.track_bin_bp);
+  s += fmt::format("cells       {}\n", fmt::join(cell_names_, ", "));
+  s += fmt::format("tracks      {}\n", fmt::join(track_names_, ", "));
+  s += fmt::format("samples     {} (train {}, val {}, test {})\n", n_samples(), splits_[0].size(), splits_[1].size(),
+                   splits_[2].size());
+  std::map<std::pair<int, int>, int64_t> per;
+  for (auto& m : meta_) ++per[{m.cell, m.chrom}];
+  for (auto& [key, count] : per)
+    s += fmt::format("  {:<12} {:<8} {:>8} samples\n", cell_names_[key.first], chrom_names_[key.second], count);
+  h5::Handle norm = h5::open_group(file_, "normalization");
+  s += fmt::format("hic         balance {}, transform {}\n", h5::attr_string(norm, "hic-balance"),
+                   h5::attr_string(norm, "hic-transform"));
+  s += fmt::format("tracks      transform {}, z-score {}\n", h5::attr_string(norm, "track-transform"),
+                   h5::attr_int(norm, "track-zscore") ? "yes" : "no");
+  h5::Handle filt = h5::open_group(file_, "filters");
+  s += fmt::format("filters     {} windows enumerated, {} kept; rejected: {} sparse (< {} non-zero), {} masked, {} non-finite, {} blacklist\n",
+                   h5::attr_int(filt, "n-enumerated"), h5::attr_int(filt, "n-kept"), h5::attr_int(filt, "n-rejected-sparse"),
+                   h5::attr_double(filt, "min-nonzero-fraction"), h5::attr_int(filt, "n-rejected-masked"),
+                   h5::attr_int(filt, "n-rejected-nonfinite"), h5::attr_int(filt, "n-rejected-blacklist"));
+  double hic_bytes = 4.0 * corpus::triangle_size(g.window_bins);
+  double track_bytes = n_samples() ? 4.0 * track_rows_ * g.n_tracks / n_samples() : 0;
+  s += fmt::format("storage     {:.0f} B Hi-C + {:.0f} B tracks + 45 B metadata = {:.1f} KB per sample ({} track rows)\n",
+                   hic_bytes, track_bytes, (hic_bytes + track_bytes + 45) / 1000, track_rows_);
+  h5::Handle prov = h5::open_group(file_, "provenance");
+  s += fmt::format("written by  {} on {} rank(s)\n", h5::attr_string(prov, "command-line"), h5::attr_int(prov, "ranks"));
+  return s;
+}
+
+}  // namespace mixhic

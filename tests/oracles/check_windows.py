@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""Oracle: the Hi-C windows of a mixhic corpus equal what python3-cooler fetches.
+
+Checks, for every sample of one cell type of a corpus written by `mixhic-prep` with
+hic-transform "none", that the stored window (`/samples/hic`, upper triangle row-major
+with the diagonal, or the full matrix for hic-layout "full") equals the cooler fetch of
+`[start1_bp, start1_bp + W*hic-bin-bp)` (rows) x `[start2_bp, ...)` (columns):
+
+  none           clr.matrix(balance=False)
+  weight         clr.matrix(balance='weight')            (cooler weights multiply)
+  KR/VC/VC_SQRT/SCALE
+                 clr.matrix(balance=False) / outer(v1, v2) with v = the bin column
+                 (Juicer vectors divide; cooler's balance=NAME would multiply, so it is
+                 NOT used for these columns)
+
+NaN oracle pixels (a bin with a NaN, zero or infinite balancing value) must be stored as 0,
+and only in samples whose masked_bins > 0; masked_bins must equal the number of such bins.
+Error metric: max over pixels of |ours - oracle| / max(|oracle|, 1e-12).
+
+Called by the C++ gtest suite (via /usr/bin/python3) after running mixhic-prep on real or
+synthetic inputs; usable by hand too. Prints `windows: n=<samples> max_rel_err=<x>` and
+exits 0 when n > 0 and max_rel_err <= tol, 1 otherwise, also on unusable inputs (an ERROR line on stderr); argparse usage errors
+exit 2.
+"""
+
+import argparse
+import sys
+
+import h5py
+import numpy as np
+
+JUICER_COLUMNS = ("KR", "VC", "VC_SQRT", "SCALE")
+DENOM_FLOOR = 1e-12
+DENSE_BLOCK_MAX_BINS = 3000  # fetch a chromosome's span once when it is at most this wide
+
+
+def fail(msg):
+    print(f"check_windows: ERROR: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def as_str(v):
+    if isinstance(v, (bytes, np.bytes_)):
+        return v.decode("ascii", "replace").rstrip("\x00")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return as_str(v[()])
+    return str(v)
+
+
+def str_list(dset):
+    return [as_str(x) for x in dset[()]]
+
+
+def alias_candidates(name):
+    cands = [name]
+    if name.lower().startswith("chr"):
+        cands.append(name[3:])
+    else:
+        cands.append("chr" + name)
+    extra = {"chrM": "MT", "M": "MT", "MT": "chrM", "chrMT": "chrM"}
+    if name in extra:
+        cands.append(extra[name])
+    return cands
+
+
+def resolve_chrom(name, available):
+    for c in alias_candidates(name):
+        if c in available:
+            return c
+    return None
+
+
+def unpack_window(row, W, layout):
+    if layout == "full":
+        if row.size != W * W:
+            fail(f"hic-layout full but a row has {row.size} values, expected {W*W}")
+        return row.reshape(W, W).astype(np.float64)
+    n = W * (W + 1) // 2
+    if row.size != n:
+        fail(f"hic-layout upper-triangle but a row has {row.size} values, expected {n}")
+    m = np.zeros((W, W), dtype=np.float64)
+    iu = np.triu_indices(W)  # row-major order (i, j>=i): same as i*W - i*(i-1)/2 + (j-i)
+    m[iu] = row
+    m[(iu[1], iu[0])] = row
+    return m
+
+
+class Oracle:
+    """Fetches oracle windows from cooler, caching one dense block per chromosome."""
+
+    def __init__(self, clr, balance):
+        self.clr = clr
+        self.balance = balance
+        self.binsize = clr.binsize
+        self.chromsizes = dict(clr.chromsizes)
+        cols = list(clr.bins().columns)
+        if balance == "weight" and "weight" not in cols:
+            fail(f"--balance weight but the cooler has no 'weight' bin column (has {cols})")
+        if balance in JUICER_COLUMNS and balance not in cols:
+            fail(f"--balance {balance} but the cooler has no '{balance}' bin column (has {cols})")
+        self.block = None  # (chrom, lo_bin, hi_bin, matrix, bin_values)
+
+    def _raw_fetch(self, chrom, s, e, s2=None, e2=None):
+        clr = self.clr
+        r1 = (chrom, s, e)
+        r2 = r1 if s2 is None else (chrom, s2, e2)
+        if self.balance == "none":
+            return clr.matrix(balance=False).fetch(r1, r2)
+        if self.balance == "weight":
+            return clr.matrix(balance="weight").fetch(r1, r2)
+        m = clr.matrix(balance=False).fetch(r1, r2).astype(np.float64)
+        v1 = clr.bins().fetch(r1)[self.balance].to_numpy(dtype=np.float64)
+        v2 = clr.bins().fetch(r2)[self.balance].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = m / np.outer(v1, v2)
+        out[~np.isfinite(out)] = np.nan  # v == 0 or NaN: a masked bin
+        return out
+
+    def bin_mask(self, chrom, s, e):
+        """True for the bins of [s, e) whose balancing value is unusable (NaN/0/inf)."""
+        if self.balance == "none":
+            n = -(-(e - s) // self.binsize)
+            return np.zeros(n, dtype=bool)
+        col = "weight" if self.balance == "weight" else self.balance
+        v = self.clr.bins().fetch((chrom, s, e))[col].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v)
+        if self.balance in JUICER_COLUMNS:
+            bad |= v == 0
+        return bad
+
+    def prepare_block(self, chrom, lo_bp, hi_bp):
+        """Fetch [lo_bp, hi_bp) of chrom once if it is small enough; later windows slice it."""
+        clen = self.chromsizes[chrom]
+        hi_bp = min(hi_bp, clen)
+        nb = -(-(hi_bp - lo_bp) // self.binsize)
+        if lo_bp % self.binsize or nb > DENSE_BLOCK_MAX_BINS or nb <= 0:
+            self.block = None
+            return
+        self.block = (chrom, lo_bp // self.binsize, lo_bp // self.binsize + nb,
+                      np.asarray(self._raw_fetch(chrom, lo_bp, hi_bp), dtype=np.float64))
+
+    def window(self, chrom, s1, s2, W):
+        clen = self.chromsizes[chrom]
+        b = self.binsize
+        if s1 % b or s2 % b:
+            fail(f"window start {chrom}:{s1}/{s2} is not a multiple of the bin size {b}")
+        blk = self.block
+        if blk is not None and blk[0] == chrom:
+            i0, j0 = s1 // b - blk[1], s2 // b - blk[1]
+            if 0 <= i0 and i0 + W <= blk[2] - blk[1] and 0 <= j0 and j0 + W <= blk[2] - blk[1]:
+                return blk[3][i0:i0 + W, j0:j0 + W]
+        e1, e2 = min(s1 + W * b, clen), min(s2 + W * b, clen)
+        m = self._raw_fetch(chrom, s1, e1, s2, e2)
+        return np.asarray(m, dtype=np.float64)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: check_windows.py corpus.h5 synthA.mcool::resolutions/5000 "
+               "--cell-index 0 --balance weight")
+    ap.add_argument("corpus", metavar="CORPUS", help="corpus HDF5 written by mixhic-prep")
+    ap.add_argument("cool_uri", metavar="COOL_URI",
+                    help="cooler URI of the cell's Hi-C at the corpus resolution, e.g. "
+                         "X.mcool::resolutions/5000 or X.cool")
+    ap.add_argument("--cell-index", type=int, required=True,
+                    help="index into /cells: the samples with /samples/cell == I are checked")
+    ap.add_argument("--balance", required=True,
+                    choices=["none", "weight", "KR", "VC", "VC_SQRT", "SCALE"],
+                    help="how the oracle balances: none = raw counts, weight = cooler "
+                         "weights (multiply), KR/VC/VC_SQRT/SCALE = Juicer bin columns (divide)")
+    ap.add_argument("--tol", type=float, default=1e-6,
+                    help="max allowed relative error (default 1e-6)")
+    args = ap.parse_args()
+
+    import cooler  # imported late so --help works without it
+
+    try:
+        f = h5py.File(args.corpus, "r")
+    except OSError as e:
+        fail(f"cannot open corpus {args.corpus}: {e}")
+    with f:
+        fmt = as_str(f.attrs.get("format", ""))
+        if fmt != "mixhic-corpus":
+            fail(f"{args.corpus}: format attr is {fmt!r}, not 'mixhic-corpus'")
+        norm = f["normalization"].attrs
+        transform = as_str(norm.get("hic-transform", ""))
+        if transform != "none":
+            fail(f"corpus hic-transform is {transform!r}; this oracle needs a corpus written "
+                 f"with hic-transform = none (raw balanced values)")
+        corpus_balance = as_str(norm.get("hic-balance", ""))
+        if corpus_balance and corpus_balance != args.balance:
+            print(f"check_windows: note: corpus hic-balance is {corpus_balance!r}, oracle uses "
+                  f"{args.balance!r}", file=sys.stderr)
+        geo = f["geometry"].attrs
+        W = int(geo["window-bins"])
+        bin_bp = int(geo["hic-bin-bp"])
+        layout = as_str(geo.get("hic-layout", "upper-triangle"))
+        cells = str_list(f["cells/name"])
+        if not 0 <= args.cell_index < len(cells):
+            fail(f"--cell-index {args.cell_index} out of range: corpus has {len(cells)} cells")
+        chrom_names = str_list(f["chroms/name"])
+        chrom_lens = f["chroms/length"][()]
+        s_cell = f["samples/cell"][()]
+        sel = np.flatnonzero(s_cell == args.cell_index)
+        s_chrom = f["samples/chrom"][()][sel]
+        s_start1 = f["samples/start1_bp"][()][sel]
+        s_start2 = f["samples/start2_bp"][()][sel] if "samples/start2_bp" in f else s_start1
+        s_masked = f["samples/masked_bins"][()][sel] if "samples/masked_bins" in f \
+            else np.zeros(len(sel), dtype=np.int64)
+        hic = f["samples/hic"]
+
+        try:
+            clr = cooler.Cooler(args.cool_uri)
+        except Exception as e:  # noqa: BLE001
+            fail(f"cannot open cooler {args.cool_uri}: {e}")
+        if clr.binsize != bin_bp:
+            fail(f"cooler bin size {clr.binsize} != corpus hic-bin-bp {bin_bp}")
+        oracle = Oracle(clr, args.balance)
+        avail = set(clr.chromnames)
+
+        n = 0
+        worst = (-1.0, None)  # (err, description)
+        problems = []
+        # group by chromosome so each chromosome's span is fetched once when small
+        for ci in np.unique(s_chrom):
+            name = chrom_names[ci]
+            cname = resolve_chrom(name, avail)
+            if cname is None:
+                fail(f"corpus chromosome {name!r} (or chr-aliases) not in cooler "
+                     f"{sorted(avail)[:10]}...")
+            if int(chrom_lens[ci]) != int(oracle.chromsizes[cname]):
+                print(f"check_windows: note: {name} length {int(chrom_lens[ci])} in corpus vs "
+                      f"{int(oracle.chromsizes[cname])} in cooler", file=sys.stderr)
+            idx = np.flatnonzero(s_chrom == ci)
+            lo = int(min(s_start1[idx].min(), s_start2[idx].min()))
+            hi = int(max(s_start1[idx].max(), s_start2[idx].max())) + W * bin_bp
+            oracle.prepare_block(cname, lo, hi)
+            for k in idx:
+                si = int(sel[k])
+                s1, s2 = int(s_start1[k]), int(s_start2[k])
+                ref = oracle.window(cname, s1, s2, W)
+                if ref.shape != (W, W):
+                    problems.append(f"sample {si} {name}:{s1}: cooler window shape {ref.shape} "
+                                    f"!= ({W},{W})")
+                    n += 1
+                    continue
+                if s1 != s2 and layout != "full":
+                    problems.append(f"sample {si} {name}:{s1}/{s2}: off-diagonal sample stored "
+                                    f"with hic-layout {layout!r}")
+                    n += 1
+                    continue
+                ours = unpack_window(np.asarray(hic[si], dtype=np.float64), W, layout)
+                nanmask = ~np.isfinite(ref)
+                # masked-bin bookkeeping
+                mask1 = oracle.bin_mask(cname, s1, min(s1 + W * bin_bp, oracle.chromsizes[cname]))
+                n_masked = int(mask1.sum())
+                if s2 != s1:
+                    mask2 = oracle.bin_mask(cname, s2,
+                                            min(s2 + W * bin_bp, oracle.chromsizes[cname]))
+                    n_masked = int(np.union1d(np.flatnonzero(mask1) + s1 // bin_bp,
+                                              np.flatnonzero(mask2) + s2 // bin_bp).size)
+                if int(s_masked[k]) != n_masked:
+                    problems.append(f"sample {si} {name}:{s1}: masked_bins={int(s_masked[k])} "
+                                    f"but the oracle has {n_masked} masked bins")
+                if nanmask.any():
+                    if int(s_masked[k]) <= 0:
+                        problems.append(f"sample {si} {name}:{s1}: oracle has "
+                                        f"{int(nanmask.sum())} NaN pixels but masked_bins=0")
+                    ref = np.where(nanmask, 0.0, ref)
+                denom = np.maximum(np.abs(ref), DENOM_FLOOR)
+                err = np.abs(ours - ref) / denom
+                err[~np.isfinite(ours)] = np.inf
+                kmax = int(np.argmax(err))
+                e = float(err.flat[kmax])
+                if e > worst[0] or worst[1] is None:
+                    i, j = divmod(kmax, W)
+                    worst = (e, f"sample {si} ({name}:{s1}-{s1 + W * bin_bp}) pixel ({i},{j}): "
+                                f"ours={ours[i, j]!r} oracle={ref[i, j]!r}")
+                n += 1
+
+    max_err = worst[0] if worst[1] is not None else float("nan")
+    print(f"windows: n={n} max_rel_err={max_err:.3e}")
+    ok = n > 0 and max_err <= args.tol and not problems
+    if not ok:
+        if n == 0:
+            print(f"FAIL: no samples of cell {args.cell_index} in the corpus")
+        for p in problems[:20]:
+            print(f"FAIL: {p}")
+        if len(problems) > 20:
+            print(f"FAIL: ... {len(problems) - 20} more problems")
+        if n and worst[1] is not None and max_err > args.tol:
+            print(f"FAIL: worst {worst[1]} (tol {args.tol:g})")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

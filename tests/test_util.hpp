@@ -1,0 +1,63 @@
+// test_util.hpp — helpers shared by the GoogleTest files: running commands (mixhic-prep under
+// mpirun, the python oracles) and locating ../shared/data, skipping with a printed reason when a
+// user's clone has none.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace mixhic::test {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+inline std::string shared_data(const std::string& rel) { return std::string(MIXHIC_SHARED_DATA) + "/" + rel; }
+
+#define MIXHIC_REQUIRE_SHARED_DATA()                                                                     \
+  do {                                                                                                   \
+    if (!std::filesystem::exists(MIXHIC_SHARED_DATA)) {                                                  \
+      GTEST_SKIP() << "skipped: " << MIXHIC_SHARED_DATA << " does not exist (real test data lives in the " \
+                   << "developers' ../shared/data; a user's clone has none)";                            \
+    }                                                                                                    \
+  } while (0)
+
+// A fresh temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mixhic-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline std::string prep_bin() { return MIXHIC_PREP_BIN; }
+inline std::string mpirun(int np) { return std::string(MIXHIC_MPIEXEC) + " -np " + std::to_string(np) + " --bind-to none "; }
+inline std::string python() { return MIXHIC_PYTHON; }
+inline std::string oracle(const std::string& script) {
+  return python() + " " + std::string(MIXHIC_SOURCE_DIR) + "/tests/oracles/" + script;
+}
+
+}  // namespace mixhic::test
