@@ -46,7 +46,6 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
   std::vector<double> local_max(C * K, 0.0);
   // [cell][chrom][d]: this rank's terms, kept until the global bound is known for the exact sum
   std::vector<std::vector<double>> diag_terms(need_expected ? C * K * W : 0);
-  int64_t n_terms = 0;
   double max_term = 0;
   for (size_t c = 0; c < C; ++c) {
     const CoolerFile& hic = *plan.cells[c].hic;
@@ -66,7 +65,6 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
         int64_t d = px.bin2[k] - px.bin1[k];
         if (need_expected && d < W) {
           diag_terms[(c * K + ext.chrom) * W + d].push_back(v);
-          ++n_terms;
           max_term = std::max(max_term, std::fabs(v));
         }
       }
@@ -80,7 +78,7 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
         if (global[c * K + k] > 0) cells_[c].chrom_scale[k] = global[c * K + k];
   }
   if (need_expected) {
-    FixedPoint fp(global_bound(world, n_terms, max_term));
+    FixedPoint fp(global_max_abs(world, max_term));
     std::vector<Fixed128> acc(C * K * W, 0);
     for (size_t s = 0; s < diag_terms.size(); ++s)
       for (double v : diag_terms[s]) acc[s] += fp.to_fixed(v);

@@ -20,17 +20,16 @@ double median(std::vector<double> v) {  // numpy.median: mean of the two middle 
   return (lo + hi) / 2;
 }
 
-// Exact marginal sums sum_j x_ij over the symmetric matrix, where term(k) is pixel k's value.
-template <typename Term>
-std::vector<double> marginals(const MpiWorld& world, const PixelBlock& px, int64_t n_bins, Term term) {
+// Exact marginal sums sum_j x_ij over the symmetric matrix: terms[k] is pixel k's value and adds
+// to both of its bins. `acc` is scratch space reused across iterations.
+std::vector<double> marginals(const MpiWorld& world, const PixelBlock& px, int64_t n_bins,
+                              const std::vector<double>& terms, std::vector<Fixed128>& acc) {
   double local_max = 0;
-  for (size_t k = 0; k < px.size(); ++k) local_max = std::max(local_max, std::fabs(term(k)));
-  FixedPoint fp(2.0 * global_bound(world, static_cast<int64_t>(px.size()), local_max));
-  std::vector<Fixed128> acc(n_bins, 0);
-  for (size_t k = 0; k < px.size(); ++k) {
-    double t = term(k);
-    if (t == 0) continue;
-    Fixed128 f = fp.to_fixed(t);
+  for (double t : terms) local_max = std::max(local_max, std::fabs(t));
+  FixedPoint fp(global_max_abs(world, local_max));
+  acc.assign(n_bins, 0);
+  for (size_t k = 0; k < terms.size(); ++k) {
+    int64_t f = fp.to_fixed(terms[k]);
     acc[px.bin1[k]] += f;
     acc[px.bin2[k]] += f;
   }
@@ -46,17 +45,34 @@ IceResult ice_balance(const MpiWorld& world, const CoolerFile& hic, const IceOpt
   const int64_t n_bins = hic.n_bins();
   Block mine = block_of(hic.nnz(), world.rank, world.size);
   PixelBlock px = hic.read_pixels(mine.begin, mine.end);
-  // cooler's base filter: pixels within ignore_diags of the diagonal count as 0.
-  for (size_t k = 0; k < px.size(); ++k)
-    if (std::llabs(px.bin2[k] - px.bin1[k]) < opt.ignore_diags) px.count[k] = 0;
+  // cooler's base filters: pixels within ignore_diags of the diagonal count as 0, and with
+  // cis_only so do contacts between chromosomes. They are dropped rather than zeroed, so a
+  // chromosome whose weights become NaN cannot leak NaN into another one through 0 * NaN.
+  std::vector<int32_t> chrom_of(n_bins);
+  for (size_t c = 0; c < hic.chroms().size(); ++c)
+    std::fill(chrom_of.begin() + hic.chroms()[c].bin_begin, chrom_of.begin() + hic.chroms()[c].bin_end, int32_t(c));
+  size_t kept = 0;
+  for (size_t k = 0; k < px.size(); ++k) {
+    if (std::llabs(px.bin2[k] - px.bin1[k]) < opt.ignore_diags || px.count[k] == 0) continue;
+    if (opt.cis_only && chrom_of[px.bin1[k]] != chrom_of[px.bin2[k]]) continue;
+    px.bin1[kept] = px.bin1[k];
+    px.bin2[kept] = px.bin2[k];
+    px.count[kept] = px.count[k];
+    ++kept;
+  }
+  px.bin1.resize(kept);
+  px.bin2.resize(kept);
+  px.count.resize(kept);
 
-  std::vector<double> bias(n_bins, 1.0);
+  std::vector<double> bias(n_bins, 1.0), terms(px.size());
+  std::vector<Fixed128> acc;
   if (opt.min_nnz > 0) {
-    auto nnz = marginals(world, px, n_bins, [&](size_t k) { return px.count[k] != 0 ? 1.0 : 0.0; });
+    for (size_t k = 0; k < px.size(); ++k) terms[k] = px.count[k] != 0 ? 1.0 : 0.0;
+    auto nnz = marginals(world, px, n_bins, terms, acc);
     for (int64_t i = 0; i < n_bins; ++i)
       if (nnz[i] < opt.min_nnz) bias[i] = 0;
   }
-  auto marg = marginals(world, px, n_bins, [&](size_t k) { return px.count[k]; });
+  auto marg = marginals(world, px, n_bins, px.count, acc);
   if (opt.min_count > 0)
     for (int64_t i = 0; i < n_bins; ++i)
       if (marg[i] < opt.min_count) bias[i] = 0;
@@ -79,43 +95,73 @@ IceResult ice_balance(const MpiWorld& world, const CoolerFile& hic, const IceOpt
       if (marg[i] < cutoff) bias[i] = 0;  // NaN margins (all-zero chromosome) compare false, as in numpy
   }
 
-  IceResult r;
+  // The units balanced independently: the genome, or (cis_only) each chromosome. With cis-only
+  // contacts a chromosome's marginals depend on its own biases alone, so iterating all of them
+  // together, each stopping at its own convergence, reproduces cooler's one-by-one loop exactly.
+  struct Unit {
+    int64_t lo, hi;
+    bool done = false, converged = false;
+    double var = 0, scale = 1;
+    int iterations = 0;
+  };
+  std::vector<Unit> units;
+  if (opt.cis_only) {
+    for (const auto& ch : hic.chroms()) units.push_back({ch.bin_begin, ch.bin_end});
+  } else {
+    units.push_back({0, n_bins});
+  }
   std::vector<double> nz;
   for (int it = 0; it < opt.max_iters; ++it) {
-    auto m = marginals(world, px, n_bins,
-                       [&](size_t k) { return px.count[k] * bias[px.bin1[k]] * bias[px.bin2[k]]; });
-    nz.clear();
-    for (double v : m)
-      if (v != 0) nz.push_back(v);
-    r.iterations = it + 1;
-    if (nz.empty()) {
-      std::fill(bias.begin(), bias.end(), std::nan(""));
-      r.scale = std::nan("");
-      r.variance = 0;
-      break;
-    }
-    double mean = 0;
-    for (double v : nz) mean += v;
-    mean /= static_cast<double>(nz.size());
-    double var = 0;
-    for (double v : nz) var += (v - mean) * (v - mean);
-    var /= static_cast<double>(nz.size());
-    for (int64_t i = 0; i < n_bins; ++i) bias[i] /= (m[i] == 0 ? 1.0 : m[i] / mean);
-    r.variance = var;
-    r.scale = mean;
-    if (var < opt.tol) {
-      r.converged = true;
-      break;
+    if (std::all_of(units.begin(), units.end(), [](const Unit& u) { return u.done; })) break;
+    for (size_t k = 0; k < px.size(); ++k) terms[k] = px.count[k] * bias[px.bin1[k]] * bias[px.bin2[k]];
+    auto m = marginals(world, px, n_bins, terms, acc);
+    for (Unit& u : units) {
+      if (u.done) continue;
+      nz.clear();
+      for (int64_t i = u.lo; i < u.hi; ++i)
+        if (m[i] != 0) nz.push_back(m[i]);
+      u.iterations = it + 1;
+      if (nz.empty()) {
+        std::fill(bias.begin() + u.lo, bias.begin() + u.hi, std::nan(""));
+        u.scale = std::nan("");
+        u.var = 0;
+        u.done = true;
+        continue;
+      }
+      double mean = 0;
+      for (double v : nz) mean += v;
+      mean /= static_cast<double>(nz.size());
+      double var = 0;
+      for (double v : nz) var += (v - mean) * (v - mean);
+      var /= static_cast<double>(nz.size());
+      for (int64_t i = u.lo; i < u.hi; ++i) bias[i] /= (m[i] == 0 ? 1.0 : m[i] / mean);
+      u.var = var;
+      u.scale = mean;
+      if (var < opt.tol) u.done = u.converged = true;
     }
   }
-  if (!r.converged && !nz.empty() && world.rank == 0)
-    log::warn("ICE of {} did not converge in {} iterations (variance {:.3g} > tol {:.3g})", hic.path(),
-              opt.max_iters, r.variance, opt.tol);
-  for (auto& b : bias) {
-    if (b == 0) b = std::nan("");
-    else b /= std::sqrt(r.scale);
-    if (std::isnan(b)) ++r.masked_bins;
+  IceResult r;
+  r.converged = true;
+  double scale_sum = 0;
+  for (const Unit& u : units) {
+    bool empty = std::isnan(u.scale);
+    if (!u.converged && !empty) {
+      r.converged = false;
+      if (world.rank == 0)
+        log::warn("ICE of {} (bins {}-{}) did not converge in {} iterations (variance {:.3g} > tol {:.3g})",
+                  hic.path(), u.lo, u.hi, opt.max_iters, u.var, opt.tol);
+    }
+    r.iterations = std::max(r.iterations, u.iterations);
+    r.variance = std::max(r.variance, u.var);
+    scale_sum += empty ? 0 : u.scale;
+    for (int64_t i = u.lo; i < u.hi; ++i) {
+      double& b = bias[i];
+      if (b == 0) b = std::nan("");
+      else b /= std::sqrt(u.scale);
+      if (std::isnan(b)) ++r.masked_bins;
+    }
   }
+  r.scale = units.size() == 1 ? units[0].scale : scale_sum / double(units.size());
   r.weights = std::move(bias);
   return r;
 }

@@ -38,6 +38,7 @@ po::options_description prep_options(PrepConfig& c) {
       ("ice-min-count", po::value(&o.ice.min_count)->default_value(o.ice.min_count, text(o.ice.min_count)), "ICE: mask bins with a smaller marginal")
       ("ice-mad-max", po::value(&o.ice.mad_max)->default_value(o.ice.mad_max, text(o.ice.mad_max)), "ICE: mask bins whose log marginal is this many MADs below the median")
       ("ice-tol", po::value(&o.ice.tol)->default_value(o.ice.tol, text(o.ice.tol)), "ICE: stop when the marginal variance is below this")
+      ("ice-cis-only", po::value(&o.ice.cis_only)->default_value(o.ice.cis_only, text(o.ice.cis_only)), "ICE: balance each chromosome on its own cis contacts (cooler balance --cis-only)")
       ("ice-max-iters", po::value(&o.ice.max_iters)->default_value(o.ice.max_iters, text(o.ice.max_iters)), "ICE: iteration limit")
       ("min-nonzero-fraction", po::value(&o.min_nonzero_fraction)->default_value(o.min_nonzero_fraction, text(o.min_nonzero_fraction)), "drop windows with fewer non-zero pixels (reference: 0.1)")
       ("max-masked-bins", po::value(&o.max_masked_bins)->default_value(o.max_masked_bins, text(o.max_masked_bins)), "keep windows with up to this many masked (NaN-weight) bins, stored as 0 (reference: 0)")

@@ -17,6 +17,7 @@ struct IceOptions {
   double mad_max = 5;
   double tol = 1e-5;
   int64_t max_iters = 200;
+  bool cis_only = false;  // balance each chromosome on its own contacts (cooler --cis-only)
 };
 
 struct PrepConfig {

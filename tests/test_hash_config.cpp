@@ -58,7 +58,7 @@ TEST(ExactSum, OrderAndGroupingDoNotChangeTheBits) {
   for (auto& t : terms) t = dist(rng) * (rng() % 2 ? 1 : -1);
   double max_abs = 0;
   for (double t : terms) max_abs = std::max(max_abs, std::fabs(t));
-  FixedPoint fp(terms.size() * max_abs);
+  FixedPoint fp(max_abs);
   auto sum_in = [&](const std::vector<double>& v) {
     Fixed128 acc = 0;
     for (double t : v) acc += fp.to_fixed(t);

@@ -100,6 +100,11 @@ TEST_F(SynthPrep, CorpusMatchesCoolerAndPyBigWig) {
   EXPECT_EQ(total, size_t(corpus.n_samples()));
 }
 
+TEST_F(SynthPrep, CisOnlyIceEqualsCoolerOnTheSyntheticGenome) {
+  // No contacts between chromosomes: genome-wide ICE oscillates, cis-only converges (~850 its).
+  test::check_ice(in("synthA.mcool") + "::resolutions/5000", /*cis_only=*/true, 1000);
+}
+
 TEST_F(SynthPrep, OneAndThreeRanksWriteIdenticalCorpora) {
   // ICE, observed/expected and z-scored tracks: every reduction over ranks is exercised.
   const std::string opts = "--balance ice --hic-transform oe --track-zscore true";

@@ -60,4 +60,8 @@ inline std::string oracle(const std::string& script) {
   return python() + " " + std::string(MIXHIC_SOURCE_DIR) + "/tests/oracles/" + script;
 }
 
+// Balances `uri` (cooler URI) with mixhic's ICE on this process and checks the weights against
+// cooler.balance_cooler with the same options (tests/oracles/check_ice.py).
+void check_ice(const std::string& uri, bool cis_only = false, int64_t max_iters = 200);
+
 }  // namespace mixhic::test

@@ -6,25 +6,22 @@
 
 namespace mixhic {
 
-FixedPoint::FixedPoint(double bound) {
-  if (!(bound > 0) || !std::isfinite(bound)) bound = 1.0;
+FixedPoint::FixedPoint(double max_abs_term) {
+  if (!(max_abs_term > 0) || !std::isfinite(max_abs_term)) max_abs_term = 1.0;
   int exp2 = 0;
-  std::frexp(bound, &exp2);  // bound < 2^exp2
-  shift_ = 125 - exp2;       // |sum| * 2^shift < 2^125 leaves headroom in 127 bits
-}
-
-Fixed128 FixedPoint::to_fixed(double x) const {
-  return static_cast<Fixed128>(std::nearbyint(std::ldexp(x, shift_)));
+  std::frexp(max_abs_term, &exp2);  // max_abs_term < 2^exp2
+  shift_ = 62 - exp2;               // |term| * 2^shift < 2^62 fits an int64
+  scale_ = std::ldexp(1.0, shift_);
+  if (scale_ == 0 || !std::isfinite(scale_))
+    throw Error(fmt::format("exact sum: term magnitude 2^{} is outside the supported range", exp2));
 }
 
 double FixedPoint::to_double(Fixed128 v) const { return std::ldexp(static_cast<double>(v), -shift_); }
 
-double global_bound(const MpiWorld& world, int64_t local_terms, double local_max_abs) {
-  int64_t terms = 0;
+double global_max_abs(const MpiWorld& world, double local_max_abs) {
   double max_abs = 0;
-  MIXHIC_MPI_CHECK(MPI_Allreduce(&local_terms, &terms, 1, MPI_INT64_T, MPI_SUM, world.comm));
   MIXHIC_MPI_CHECK(MPI_Allreduce(&local_max_abs, &max_abs, 1, MPI_DOUBLE, MPI_MAX, world.comm));
-  return std::max<double>(1, terms) * max_abs;
+  return max_abs;
 }
 
 namespace {

@@ -64,7 +64,17 @@ Handle xfer_plist(bool collective) {
 }
 }  // namespace
 
-Handle open_read(const std::string& path) { return open_with(path, H5F_ACC_RDONLY, H5P_DEFAULT); }
+Handle open_read(const std::string& path, bool random_access) {
+  Handle fapl(MIXHIC_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)));
+  if (random_access) {
+    MIXHIC_H5_CHECK(H5Pset_sieve_buf_size(fapl, 0));
+  } else {
+    // cooler writes gzip chunks of 2 MB (262,144 int64 pixels), larger than HDF5's default
+    // 1 MB chunk cache: consecutive row reads would then inflate every boundary chunk twice.
+    MIXHIC_H5_CHECK(H5Pset_cache(fapl, 0, 1031, 64 << 20, 0.75));
+  }
+  return open_with(path, H5F_ACC_RDONLY, fapl);
+}
 Handle open_rw(const std::string& path) { return open_with(path, H5F_ACC_RDWR, H5P_DEFAULT); }
 
 Handle open_read_parallel(const std::string& path, MPI_Comm comm) {

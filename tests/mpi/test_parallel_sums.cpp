@@ -30,14 +30,14 @@ TEST(Parallel, ExactSumEqualsSerialSumBitwise) {
   // Serial reference on one "rank".
   MpiWorld self;
   self.comm = MPI_COMM_SELF;
-  FixedPoint serial_fp(global_bound(self, int64_t(terms.size()), max_abs));
+  FixedPoint serial_fp(global_max_abs(self, max_abs));
   Fixed128 serial = 0;
   for (double t : terms) serial += serial_fp.to_fixed(t);
   // Distributed: each rank its block.
   Block b = block_of(int64_t(terms.size()), w.rank, w.size);
   double local_max = 0;
   for (int64_t i = b.begin; i < b.end; ++i) local_max = std::max(local_max, terms[i]);
-  FixedPoint fp(global_bound(w, b.size(), local_max));
+  FixedPoint fp(global_max_abs(w, local_max));
   ASSERT_EQ(fp.shift(), serial_fp.shift());
   std::vector<Fixed128> acc(1, 0);
   for (int64_t i = b.begin; i < b.end; ++i) acc[0] += fp.to_fixed(terms[i]);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Oracle: mixhic's ICE balancing weights equal cooler.balance_cooler's.
 
-Runs python3-cooler's `cooler.balance_cooler(clr, ...)` genome-wide (cis_only=False,
-rescale_marginals=True, store=False) with the given filter/convergence parameters, loads
+Runs python3-cooler's `cooler.balance_cooler(clr, ...)` genome-wide or, with --cis-only, per chromosome
+(rescale_marginals=True, store=False) with the given filter/convergence parameters, loads
 our weights (a text file, one float per line in bin order, `nan` for masked bins; blank
 lines and `#` comments are ignored) and checks that
 
@@ -64,6 +64,8 @@ def main():
                     help="drop bins with a smaller marginal sum (default 0 = off)")
     ap.add_argument("--mad-max", type=float, default=5,
                     help="MAD filter on log marginals (default 5; 0 = off)")
+    ap.add_argument("--cis-only", action="store_true",
+                    help="balance each chromosome on its cis contacts (cooler --cis-only)")
     ap.add_argument("--max-iters", type=int, default=200, help="iteration limit (default 200)")
     ap.add_argument("--conv-tol", type=float, default=1e-5,
                     help="convergence: variance of the marginals (default 1e-5)")
@@ -80,7 +82,7 @@ def main():
         warnings.simplefilter("always")
         ref, stats = cooler.balance_cooler(
             clr,
-            cis_only=False,
+            cis_only=args.cis_only,
             trans_only=False,
             ignore_diags=args.ignore_diags if args.ignore_diags > 0 else False,
             mad_max=args.mad_max,
@@ -120,7 +122,11 @@ def main():
         max_err, worst_bin = float("nan"), -1
         problems.append("no bin has a finite weight in both vectors")
 
-    print(f"ice: bins={nbins} masked={masked} max_rel_err={max_err:.3e} cooler_scale={scale:.9g}")
+    # cis-only balancing gives one scale per chromosome: report their mean over finite ones
+    scale_arr = np.atleast_1d(np.asarray(scale, dtype=float))
+    finite_scales = scale_arr[np.isfinite(scale_arr)]
+    scale_value = float(finite_scales.mean()) if finite_scales.size else float("nan")
+    print(f"ice: bins={nbins} masked={masked} max_rel_err={max_err:.3e} cooler_scale={scale_value:.9g}")
     ok = not problems and max_err <= args.tol
     if not ok:
         for p in problems:
