@@ -15,6 +15,8 @@ PACKAGES=(
   libboost-program-options-dev libfmt-dev libgtest-dev libbigwig-dev zlib1g-dev
   # test oracles (system python3, not a virtualenv)
   python3 python3-numpy python3-cooler python3-pybigwig python3-h5py
+  # the PyTorch twin of the model (tests/reference) and the DDP peer of the benchmarks
+  python3-torch
 )
 
 missing=()

@@ -100,6 +100,31 @@ TEST_F(SynthPrep, CorpusMatchesCoolerAndPyBigWig) {
   EXPECT_EQ(total, size_t(corpus.n_samples()));
 }
 
+TEST_F(SynthPrep, TransformsMatchAnIndependentOracle) {
+  // Unbalanced, so cooler's raw fetch is the oracle's truth; check_windows.py recomputes the
+  // chromosome scale and the per-diagonal expected from cooler and compares them too.
+  const std::vector<std::string> variants = {
+      "--hic-transform reference",  // raw counts exceed the clamp 255: scale = clamp
+      "--hic-transform reference --reference-clamp 100000",  // scale = the chromosome maximum
+      "--hic-transform oe",
+      "--hic-transform oe --regions chr1:1000000-4000000,chr2",  // statistics over the regions
+      "--hic-transform log1p",
+  };
+  for (size_t v = 0; v < variants.size(); ++v) {
+    std::string out = *dir_ / ("transform" + std::to_string(v) + ".h5");
+    auto r = run_command(prep(out, "--balance none --track-transform none " + variants[v]));
+    ASSERT_EQ(r.exit_code, 0) << variants[v] << "\n" << r.output;
+    for (int cell : {0, 1}) {
+      std::string name = cell == 0 ? "synthA" : "synthB";
+      auto w = run_command(test::oracle("check_windows.py") + " " + out + " " + in(name + ".mcool") +
+                           "::resolutions/5000 --cell-index " + std::to_string(cell) + " --balance none");
+      EXPECT_EQ(w.exit_code, 0) << variants[v] << " " << name << "\n" << w.output;
+      ASSERT_NE(w.output.find("windows: n="), std::string::npos) << w.output;
+      std::cout << "[ oracle   ] " << variants[v] << " " << name << ":\n" << w.output.substr(w.output.find("windows:"));
+    }
+  }
+}
+
 TEST_F(SynthPrep, CisOnlyIceEqualsCoolerOnTheSyntheticGenome) {
   // No contacts between chromosomes: genome-wide ICE oscillates, cis-only converges (~850 its).
   test::check_ice(in("synthA.mcool") + "::resolutions/5000", /*cis_only=*/true, 1000);

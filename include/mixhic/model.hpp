@@ -1,0 +1,177 @@
+// model.hpp — the MIX-HIC model in LibTorch: epigenomic and Hi-C encoders, the cross-modal
+// interaction block (modal-invariant vs modal-specific heads, contrastive + orthogonality
+// losses) and the cross-modal mapping block (E->M / M->E maps, mapping loss, impute_hic).
+//
+// Parameter names follow the reference code's state_dict keys (seq_downsampleTrans.*,
+// map_downsampleTrans.*, epi_share_proj, ...) so its checkpoints map onto this module; the
+// reference's never-called modules (cross_attn, layer_norm0-2) are left out, so every
+// parameter here receives a gradient. Shapes: Hi-C (B, 1, W, W), epigenomics (B, 2*W*r, T)
+// with r = Hi-C bin / track bin (both anchors' track bins, anchor 1 then anchor 2).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "mixhic/model_config.hpp"
+
+namespace mixhic {
+
+// Conv stack that pools track bins down to one token per Hi-C bin (reference: Pooling1DEncoder).
+class PoolingEncoderImpl : public torch::nn::Module {
+ public:
+  PoolingEncoderImpl(int64_t dim, const std::vector<int64_t>& pool_factors, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, L, C) -> (B, L / prod(factors), C)
+
+ private:
+  std::vector<torch::nn::Conv1d> convs_;
+  std::vector<torch::nn::BatchNorm1d> norms_;
+  std::vector<int64_t> factors_;
+  torch::nn::Dropout dropout_;
+};
+TORCH_MODULE(PoolingEncoder);
+
+// Strided Conv1d(k4, s2, p1) halving a token sequence and doubling its width (Downsample1D).
+class Downsample1DImpl : public torch::nn::Module {
+ public:
+  Downsample1DImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, L, Cin) -> (B, L/2, Cout)
+  torch::nn::Sequential conv;
+};
+TORCH_MODULE(Downsample1D);
+
+// Strided Conv2d(k4, s2, p1) on a square token grid (the reference's Downsample).
+class Downsample2DImpl : public torch::nn::Module {
+ public:
+  Downsample2DImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, S*S, Cin) -> (B, (S/2)^2, Cout)
+  torch::nn::Sequential conv;
+};
+TORCH_MODULE(Downsample2D);
+
+struct EpiFeatures {
+  torch::Tensor bottleneck;               // (B, epi_tokens(3), 8C)
+  std::vector<torch::Tensor> skips;       // stage outputs 0..2, for the U-Net decoder
+};
+
+// Epigenomic encoder after the per-bin embedding (reference: Downsampling1DTransformer).
+class EpiEncoderImpl : public torch::nn::Module {
+ public:
+  explicit EpiEncoderImpl(const ModelConfig& cfg);
+  EpiFeatures forward(const torch::Tensor& x);  // (B, L, C) embedded track bins
+
+ private:
+  torch::Tensor run_stage(torch::nn::TransformerEncoder& stage, const torch::Tensor& x);
+  bool batch_attention_;
+  PoolingEncoder pooling_encoder{nullptr};
+  torch::nn::TransformerEncoder seq_encoder_0{nullptr}, seq_encoder_1{nullptr}, seq_encoder_2{nullptr},
+      bottleneck{nullptr};
+  Downsample1D dowsample_0{nullptr}, dowsample_1{nullptr}, dowsample_2{nullptr};
+};
+TORCH_MODULE(EpiEncoder);
+
+// Global multi-head self-attention of the Hi-C blocks: qkv.to_q, qkv.to_kv, proj (reference:
+// Attention with LinearProjection).
+class HicAttentionImpl : public torch::nn::Module {
+ public:
+  HicAttentionImpl(int64_t dim, int64_t heads, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, N, d)
+
+ private:
+  int64_t heads_;
+  torch::nn::Linear to_q{nullptr}, to_kv{nullptr}, proj{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+};
+TORCH_MODULE(HicAttention);
+
+// Locally-enhanced feed-forward: Linear -> GELU -> depthwise 3x3 conv on the token grid -> GELU
+// -> Linear (reference: LeFF).
+class LeFFImpl : public torch::nn::Module {
+ public:
+  LeFFImpl(int64_t dim, int64_t hidden, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, S*S, d)
+
+ private:
+  torch::nn::Sequential linear1{nullptr}, dwconv{nullptr}, linear2{nullptr};
+};
+TORCH_MODULE(LeFF);
+
+// Pre-norm block: x + attn(norm1(x)), then + mlp(norm2(x)) (reference: TransformerBlock, whose
+// unused cross_attn is left out).
+class HicBlockImpl : public torch::nn::Module {
+ public:
+  HicBlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  HicAttention attn{nullptr};
+  LeFF mlp{nullptr};
+};
+TORCH_MODULE(HicBlock);
+
+// Hi-C encoder after the patch embedding (reference: Downsampling2DTransformer).
+class HicEncoderImpl : public torch::nn::Module {
+ public:
+  explicit HicEncoderImpl(const ModelConfig& cfg);
+  torch::Tensor forward(torch::Tensor x);  // (B, (W/2)^2, C) -> (B, hic_side(3)^2, 8C)
+
+ private:
+  std::vector<torch::nn::ModuleList> stages_;  // encoderlayer_i.blocks
+  std::vector<Downsample2D> downsamples_;      // dowsample_i
+};
+TORCH_MODULE(HicEncoder);
+
+// Everything one pre-training forward produces.
+struct PretrainOutput {
+  torch::Tensor epi_tokens, hic_tokens;        // encoder outputs (B, Ne, 8C), (B, Nm, 8C)
+  torch::Tensor epi_share, epi_specific;       // L2-normalised per token (B, Ne, 4C)
+  torch::Tensor hic_share, hic_specific;       // (B, Nm, 4C)
+  torch::Tensor epi_concat, hic_concat;        // [share || specific] (B, N, 8C)
+  torch::Tensor contrastive, orthogonal, mapping;  // scalar losses
+  std::vector<torch::Tensor> epi_skips;
+  torch::Tensor loss(const ModelConfig& cfg, int64_t epoch) const;  // the reference schedule
+};
+
+class MixHicModelImpl : public torch::nn::Module {
+ public:
+  explicit MixHicModelImpl(const ModelConfig& cfg);
+
+  // hic: (B, 1, W, W); epi: (B, 2*W*r, T).
+  PretrainOutput forward(const torch::Tensor& hic, const torch::Tensor& epi);
+  // Epigenomic branch alone: (bottleneck tokens, skips).
+  EpiFeatures encode_epi(const torch::Tensor& epi);
+  torch::Tensor encode_hic(const torch::Tensor& hic);
+  // MIX-HIC-Infer: Hi-C tokens (B, Nm, 8C) imputed from epigenomics alone through the E->M map.
+  torch::Tensor impute_hic(const torch::Tensor& epi);
+
+  const ModelConfig& config() const { return cfg_; }
+  int64_t parameter_count() const;
+
+ private:
+  // L2-normalised interaction heads of one modality.
+  std::pair<torch::Tensor, torch::Tensor> interaction(const torch::Tensor& tokens, bool epi);
+  torch::Tensor map_e2m(const torch::Tensor& epi_concat);  // (B, Ne, 8C) -> (B, Nm, 8C), normalised
+  torch::Tensor map_m2e(const torch::Tensor& hic_concat);  // (B, Nm, 8C) -> (B, Ne, 8C), normalised
+
+  ModelConfig cfg_;
+  torch::nn::Sequential seq_input_projection{nullptr};
+  EpiEncoder seq_downsampleTrans{nullptr};
+  torch::nn::Linear patch_embedding{nullptr};
+  HicEncoder map_downsampleTrans{nullptr};
+  torch::Tensor temp;
+  torch::nn::Linear epi_share_proj{nullptr}, map_share_proj{nullptr}, epi_independent_proj{nullptr},
+      map_independent_proj{nullptr}, mlp_e2m{nullptr}, mlp_m2e{nullptr};
+};
+TORCH_MODULE(MixHicModel);
+
+// Losses of the interaction and mapping blocks, exposed for tests.
+torch::Tensor contrastive_loss(const torch::Tensor& epi_mean, const torch::Tensor& hic_mean,
+                               const torch::Tensor& temperature);
+torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::Tensor& epi_specific_mean,
+                              const torch::Tensor& hic_share_mean, const torch::Tensor& hic_specific_mean);
+// 2x2 patches of (B, 1, W, W) as (B, (W/2)^2, 4), in the reference's order.
+torch::Tensor image_to_patches(const torch::Tensor& x, int64_t patch);
+
+}  // namespace mixhic

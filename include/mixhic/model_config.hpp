@@ -1,0 +1,56 @@
+// model_config.hpp — the MIX-HIC architecture's settings and the sizes derived from them.
+//
+// Geometry keys (window bins, bin sizes, tracks) must come from the corpus (`/geometry`), never
+// be assumed: from_corpus_geometry() copies them. Width/depth keys come from configs/model/*.ini.
+// Every key is also a command-line option of the binaries that build a model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mixhic/config.hpp"
+#include "mixhic/corpus_schema.hpp"
+
+namespace mixhic {
+
+struct ModelConfig {
+  // width and depth (reference defaults: C = 128 or 256, depth 2, 4 heads, MLP ratio 2)
+  int64_t embed_dim = 128;
+  int64_t depth = 2;
+  int64_t heads = 4;
+  int64_t mlp_ratio = 2;
+  double dropout = 0.0;
+  // geometry, from the corpus
+  int64_t n_tracks = 2;
+  int64_t window_bins = 50;
+  int64_t hic_bin_bp = 5000;
+  int64_t track_bin_bp = 100;
+  // The reference feeds (B, L, C) tensors to seq-first nn.TransformerEncoder layers, so its 1-D
+  // attention mixes batch items at each position. Off (default): attention over positions, as
+  // the paper describes. On: the reference code's behaviour, for comparisons.
+  bool reference_batch_attention = false;
+  // losses (the paper and the reference code disagree; see README "Model")
+  std::string mapping_loss = "l2";  // l2: mean unsquared distance (code) | squared (paper)
+  int64_t contrastive_only_epochs = 10;
+  double weight_contrastive = 0.5, weight_orthogonal = 0.5, weight_mapping = 0.5;
+  double temperature_init = 0.07, temperature_min = 0.001, temperature_max = 0.5;
+
+  // derived sizes
+  int64_t pool_ratio() const { return hic_bin_bp / track_bin_bp; }  // track bins per Hi-C bin
+  std::vector<int64_t> pool_factors() const;  // prime factors of pool_ratio, ascending: 50 -> 2,5,5
+  int64_t epi_length() const { return 2 * window_bins * pool_ratio(); }  // both anchors' track bins
+  int64_t epi_tokens(int level) const;  // level 0: 2W tokens (one per Hi-C bin); each level halves
+  int64_t hic_side(int level) const;    // level 0: W/2 patches per side; each level halves
+  int64_t bottleneck_dim() const { return 8 * embed_dim; }
+
+  void from_corpus_geometry(const corpus::Geometry& g);
+  // Throws ConfigError naming the key when sizes do not fit together.
+  void validate() const;
+  // Forward FLOPs per sample of the pre-training step (multiply-adds count 2); backward ~ 2x.
+  double forward_flops() const;
+};
+
+po::options_description model_options(ModelConfig& m);
+
+}  // namespace mixhic

@@ -1,0 +1,354 @@
+#!/usr/bin/python3
+"""PyTorch twin of mixhic's LibTorch MIX-HIC model (include/mixhic/model.hpp).
+
+The same architecture, written independently in PyTorch with the same state_dict keys as the
+reference code (github.com/myang998/MIX-HIC, Models/LLM_pretrain_100bp_v4.py + uformer_utils.py)
+and the paper's behaviour where the reference code differs: 1-D attention runs over positions
+(batch_first=True; the reference's seq-first layers attend across the batch), and the modules the
+reference defines but never calls (cross_attn, layer_norm0-2) are left out.
+
+Used by tests/test_model.cpp (and later as the PyTorch peer of the benchmarks):
+
+  mixhic_twin.py compare --config JSON --state STATE.pt --io IO.pt [--tol 1e-5]
+      Loads the weights and inputs the C++ test saved, runs forward + backward here and compares
+      every intermediate, loss and the listed gradients. Prints one line per item and a summary
+      `twin: items=N max_rel_err=X`; exit 0 when every item is within tol.
+  mixhic_twin.py save --config JSON --seed S --out STATE.pt [--rename OLD=NEW]
+      Writes a freshly initialised twin's state_dict with torch.save (a checkpoint made by PyTorch).
+  mixhic_twin.py forward --config JSON --state STATE.pt --io IO.pt --out OUT.pt
+      Runs the pre-training forward on IO.pt's inputs and saves the losses and tokens.
+"""
+import argparse
+import json
+import math
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def prime_factors(n):
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+class Pooling1DEncoder(nn.Module):
+    def __init__(self, dim, factors, dropout):
+        super().__init__()
+        self.factors = factors
+        for i in range(len(factors) + 1):
+            setattr(self, f"conv{i + 1}", nn.Conv1d(dim, dim, 3, padding=1))
+            setattr(self, f"bn{i + 1}", nn.BatchNorm1d(dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = x.transpose(1, 2)
+        for i in range(len(self.factors) + 1):
+            x = F.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"conv{i + 1}")(x)))
+            if i < len(self.factors):
+                x = self.dropout(F.max_pool1d(x, self.factors[i]))
+        return x.transpose(1, 2)
+
+
+class Downsample1D(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv1d(cin, cout, 4, stride=2, padding=1))
+
+    def forward(self, x):
+        return self.conv(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Downsample2D(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(cin, cout, 4, stride=2, padding=1))
+
+    def forward(self, x):
+        b, n, c = x.shape
+        s = int(round(math.sqrt(n)))
+        return self.conv(x.transpose(1, 2).reshape(b, c, s, s)).flatten(2).transpose(1, 2)
+
+
+def encoder_stage(d, cfg):
+    layer = nn.TransformerEncoderLayer(d, cfg["heads"], dim_feedforward=2 * d, dropout=cfg["dropout"],
+                                       activation="relu", batch_first=True)
+    return nn.TransformerEncoder(layer, cfg["depth"], enable_nested_tensor=False)
+
+
+class EpiEncoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        c = cfg["embed_dim"]
+        self.pooling_encoder = Pooling1DEncoder(c, prime_factors(cfg["hic_bin_bp"] // cfg["track_bin_bp"]),
+                                                cfg["dropout"])
+        self.seq_encoder_0 = encoder_stage(c, cfg)
+        self.dowsample_0 = Downsample1D(c, 2 * c)
+        self.seq_encoder_1 = encoder_stage(2 * c, cfg)
+        self.dowsample_1 = Downsample1D(2 * c, 4 * c)
+        self.seq_encoder_2 = encoder_stage(4 * c, cfg)
+        self.dowsample_2 = Downsample1D(4 * c, 8 * c)
+        self.bottleneck = encoder_stage(8 * c, cfg)
+
+    def forward(self, x):
+        e0 = self.seq_encoder_0(self.pooling_encoder(x))
+        e1 = self.seq_encoder_1(self.dowsample_0(e0))
+        e2 = self.seq_encoder_2(self.dowsample_1(e1))
+        return self.bottleneck(self.dowsample_2(e2)), [e0, e1, e2]
+
+
+class LinearProjection(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(dim, 2 * dim)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, dropout):
+        super().__init__()
+        self.heads = heads
+        self.qkv = LinearProjection(dim)
+        self.proj = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        dh = c // self.heads
+        q = self.qkv.to_q(x).reshape(b, n, self.heads, dh).permute(0, 2, 1, 3)
+        kv = self.qkv.to_kv(x).reshape(b, n, 2, self.heads, dh).permute(2, 0, 3, 1, 4)
+        k, v = kv[0], kv[1]
+        attn = self.dropout(torch.softmax((q * dh ** -0.5) @ k.transpose(-2, -1), dim=-1))
+        return self.dropout(self.proj((attn @ v).transpose(1, 2).reshape(b, n, c)))
+
+
+class LeFF(nn.Module):
+    def __init__(self, dim, hidden, dropout):
+        super().__init__()
+        self.linear1 = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.dwconv = nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), nn.GELU())
+        self.linear2 = nn.Sequential(nn.Linear(hidden, dim), nn.Dropout(dropout))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        s = int(round(math.sqrt(n)))
+        h = self.linear1(x)
+        g = self.dwconv(h.transpose(1, 2).reshape(b, h.shape[2], s, s))
+        return self.linear2(g.reshape(b, h.shape[2], n).transpose(1, 2))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio, dropout):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = LeFF(dim, dim * mlp_ratio, dropout)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class BasicTransformerLayer(nn.Module):
+    def __init__(self, dim, cfg):
+        super().__init__()
+        self.blocks = nn.ModuleList([TransformerBlock(dim, cfg["heads"], cfg["mlp_ratio"], cfg["dropout"])
+                                     for _ in range(cfg["depth"])])
+
+    def forward(self, x):
+        for blk in self.blocks:
+            x = blk(x)
+        return x
+
+
+class HicEncoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        c = cfg["embed_dim"]
+        for level in range(4):
+            setattr(self, f"encoderlayer_{level}", BasicTransformerLayer(c << level, cfg))
+            if level < 3:
+                setattr(self, f"dowsample_{level}", Downsample2D(c << level, c << (level + 1)))
+
+    def forward(self, x):
+        for level in range(4):
+            x = getattr(self, f"encoderlayer_{level}")(x)
+            if level < 3:
+                x = getattr(self, f"dowsample_{level}")(x)
+        return x
+
+
+def image_to_patches(x, p):
+    b, c = x.shape[:2]
+    x = x.unfold(2, p, p).unfold(3, p, p).contiguous().view(b, c, -1, p, p)
+    return x.permute(0, 2, 1, 3, 4).contiguous().view(b, -1, c * p * p)
+
+
+class MixHicTwin(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        c, d = cfg["embed_dim"], 8 * cfg["embed_dim"]
+        self.seq_input_projection = nn.Sequential(nn.Linear(cfg["n_tracks"], c), nn.ReLU(), nn.Dropout(cfg["dropout"]))
+        self.seq_downsampleTrans = EpiEncoder(cfg)
+        self.patch_embedding = nn.Linear(4, c)
+        self.map_downsampleTrans = HicEncoder(cfg)
+        self.temp = nn.Parameter(cfg.get("temperature_init", 0.07) * torch.ones([]))
+        self.epi_share_proj = nn.Linear(d, d // 2)
+        self.map_share_proj = nn.Linear(d, d // 2)
+        self.epi_independent_proj = nn.Linear(d, d // 2)
+        self.map_independent_proj = nn.Linear(d, d // 2)
+        self.mlp_e2m = nn.Linear(d, d)
+        self.mlp_m2e = nn.Linear(d, d)
+
+    def n_hic_tokens(self):
+        s = self.cfg["window_bins"] // 2
+        for _ in range(3):
+            s //= 2
+        return s * s
+
+    def n_epi_tokens(self):
+        n = 2 * self.cfg["window_bins"]
+        for _ in range(3):
+            n //= 2
+        return n
+
+    def heads(self, tokens, epi):
+        share = F.normalize((self.epi_share_proj if epi else self.map_share_proj)(tokens), dim=-1)
+        specific = F.normalize((self.epi_independent_proj if epi else self.map_independent_proj)(tokens), dim=-1)
+        return share, specific
+
+    @staticmethod
+    def pool_tokens(x, n):
+        return F.adaptive_avg_pool1d(x.transpose(1, 2), n).transpose(1, 2)
+
+    @staticmethod
+    def unit(x):
+        return x / torch.norm(x, dim=-1, keepdim=True)
+
+    def forward(self, hic, epi):
+        with torch.no_grad():
+            self.temp.clamp_(self.cfg.get("temperature_min", 0.001), self.cfg.get("temperature_max", 0.5))
+        out = {}
+        epi_tokens, skips = self.seq_downsampleTrans(self.seq_input_projection(epi))
+        hic_tokens = self.map_downsampleTrans(self.patch_embedding(image_to_patches(hic, 2)))
+        out["epi_tokens"], out["hic_tokens"] = epi_tokens, hic_tokens
+        for i, s in enumerate(skips):
+            out[f"epi_skip{i}"] = s
+        es, ei = self.heads(epi_tokens, True)
+        ms, mi = self.heads(hic_tokens, False)
+        out.update(epi_share=es, epi_specific=ei, hic_share=ms, hic_specific=mi)
+        epi_concat, hic_concat = torch.cat([es, ei], -1), torch.cat([ms, mi], -1)
+        esm, eim, msm, mim = es.mean(1), ei.mean(1), ms.mean(1), mi.mean(1)
+        logits = esm @ msm.t() / self.temp
+        target = torch.arange(len(esm))
+        out["contrastive"] = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        out["orthogonal"] = ((esm * eim).sum(-1) ** 2 + (msm * mim).sum(-1) ** 2).mean()
+        e2m = self.unit(self.mlp_e2m(self.pool_tokens(epi_concat, self.n_hic_tokens())))
+        m2e = self.unit(self.mlp_m2e(self.pool_tokens(hic_concat, self.n_epi_tokens())))
+        d1 = torch.norm(e2m - self.unit(hic_concat), dim=-1)
+        d2 = torch.norm(m2e - self.unit(epi_concat), dim=-1)
+        if self.cfg.get("mapping_loss", "l2") == "squared":
+            d1, d2 = d1 ** 2, d2 ** 2
+        out["mapping"] = (d1.mean() + d2.mean()) / 2
+        w = self.cfg
+        out["total"] = (w.get("weight_contrastive", 0.5) * out["contrastive"] + w.get("weight_orthogonal", 0.5)
+                        * out["orthogonal"] + w.get("weight_mapping", 0.5) * out["mapping"])
+        return out
+
+    def impute_hic(self, epi):
+        tokens, _ = self.seq_downsampleTrans(self.seq_input_projection(epi))
+        es, ei = self.heads(tokens, True)
+        return self.unit(self.mlp_e2m(self.pool_tokens(torch.cat([es, ei], -1), self.n_hic_tokens())))
+
+
+def rel_err(a, b):
+    a, b = a.detach().double(), b.detach().double()
+    if a.shape != b.shape:
+        return float("inf")
+    scale = max(float(b.abs().max()), 1e-30)
+    return float((a - b).abs().max()) / scale
+
+
+def cmd_compare(args, cfg):
+    state, io = torch.load(args.state), torch.load(args.io)
+    dtype = io["hic"].dtype
+    model = MixHicTwin(cfg).to(dtype)
+    model.load_state_dict(state, strict=True)
+    model.train()
+    out = model(io["hic"], io["epi"])
+    out["total"].backward()
+    with torch.no_grad():
+        out["impute_hic"] = model.impute_hic(io["epi"])
+    params = dict(model.named_parameters())
+    worst, n, failed = 0.0, 0, []
+    for key, ours in io.items():
+        if key in ("hic", "epi"):
+            continue
+        if key.startswith("grad:"):
+            theirs = params[key[5:]].grad
+        else:
+            theirs = out[key]
+        err = rel_err(ours, theirs)
+        n += 1
+        worst = max(worst, err)
+        ok = err <= args.tol
+        if not ok:
+            failed.append(key)
+        print(f"  {key:<70} shape={tuple(theirs.shape)} rel_err={err:.3e}{'' if ok else '  FAIL'}")
+    print(f"twin: items={n} max_rel_err={worst:.3e}")
+    return 0 if not failed and n > 0 else 1
+
+
+def cmd_save(args, cfg):
+    torch.manual_seed(args.seed)
+    model = MixHicTwin(cfg)
+    sd = model.state_dict()
+    for rename in args.rename or []:
+        old, new = rename.split("=", 1)
+        sd[new] = sd.pop(old)
+    torch.save(sd, args.out)
+    print(f"saved {len(sd)} tensors to {args.out}")
+    return 0
+
+
+def cmd_forward(args, cfg):
+    io = torch.load(args.io)
+    model = MixHicTwin(cfg).to(io["hic"].dtype)
+    model.load_state_dict(torch.load(args.state), strict=True)
+    model.train()
+    with torch.no_grad():
+        out = model(io["hic"], io["epi"])
+    torch.save({k: v for k, v in out.items()}, args.out)
+    print(f"forward: contrastive={float(out['contrastive']):.6f} mapping={float(out['mapping']):.6f}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["compare", "save", "forward"])
+    ap.add_argument("--config", required=True, help="model config as JSON (embed_dim, depth, heads, ...)")
+    ap.add_argument("--state")
+    ap.add_argument("--io")
+    ap.add_argument("--out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rename", action="append", help="OLD=NEW: rename a key before saving (error tests)")
+    ap.add_argument("--tol", type=float, default=1e-5)
+    args = ap.parse_args()
+    cfg = json.loads(args.config)
+    cfg.setdefault("dropout", 0.0)
+    torch.set_num_threads(1)
+    return {"compare": cmd_compare, "save": cmd_save, "forward": cmd_forward}[args.command](args, cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
