@@ -29,9 +29,9 @@ ModelConfig tiny_config() {
 
 std::string config_json(const ModelConfig& c) {
   return fmt::format(
-      R"({{"embed_dim": {}, "depth": {}, "heads": {}, "mlp_ratio": {}, "n_tracks": {}, "window_bins": {}, "hic_bin_bp": {}, "track_bin_bp": {}, "mapping_loss": "{}"}})",
+      R"({{"embed_dim": {}, "depth": {}, "heads": {}, "mlp_ratio": {}, "n_tracks": {}, "window_bins": {}, "hic_bin_bp": {}, "track_bin_bp": {}, "mapping_loss": "{}", "task": "{}"}})",
       c.embed_dim, c.depth, c.heads, c.mlp_ratio, c.n_tracks, c.window_bins, c.hic_bin_bp, c.track_bin_bp,
-      c.mapping_loss);
+      c.mapping_loss, c.task);
 }
 
 std::pair<torch::Tensor, torch::Tensor> random_batch(const ModelConfig& c, int64_t B, torch::Dtype dtype) {
@@ -95,6 +95,34 @@ TEST(Model, MatchesThePyTorchTwinStageByStage) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("twin: items=23"), std::string::npos) << r.output;
   std::cout << "[ twin     ] " << r.output.substr(r.output.rfind("twin:"));
+}
+
+TEST(Model, TaskHeadsMatchThePyTorchTwin) {
+  for (std::string task : {"hic_map", "loop", "expression"}) {
+    ModelConfig cfg = tiny_config();
+    cfg.task = task;
+    torch::manual_seed(7);
+    MixHicModel model(cfg);
+    model->to(torch::kFloat64);
+    model->eval();
+    test::TempDir dir;
+    save_state_dict(*model, dir / "state.pt");
+    auto [hic, epi] = random_batch(cfg, 3, torch::kFloat64);
+    torch::NoGradGuard no_grad;
+    torch::Tensor pred = task == "hic_map" ? model->predict_map(epi)
+                         : task == "loop"  ? model->predict_loop(hic, epi)
+                                           : model->predict_expression(hic, epi);
+    std::vector<int64_t> shape = task == "hic_map" ? std::vector<int64_t>{3, cfg.window_bins, cfg.window_bins}
+                                 : task == "loop"  ? std::vector<int64_t>{3}
+                                                   : std::vector<int64_t>{3, 2 * cfg.window_bins};
+    EXPECT_EQ(pred.sizes(), shape) << task;
+    const std::string key = task == "hic_map" ? "predict_map" : "predict_" + task;
+    save_tensors({{"hic", hic}, {"epi", epi}, {key, pred}}, dir / "io.pt");
+    auto r = run_command(twin() + " compare --config '" + config_json(cfg) + "' --state " + (dir / "state.pt") +
+                         " --io " + (dir / "io.pt") + " --tol 1e-9");
+    EXPECT_EQ(r.exit_code, 0) << task << "\n" << r.output;
+    std::cout << "[ twin     ] " << task << ": " << r.output.substr(r.output.rfind("twin:"));
+  }
 }
 
 TEST(Model, ShapesFollowTheCorpusGeometry) {

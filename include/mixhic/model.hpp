@@ -76,7 +76,8 @@ TORCH_MODULE(EpiEncoder);
 class HicAttentionImpl : public torch::nn::Module {
  public:
   HicAttentionImpl(int64_t dim, int64_t heads, double dropout);
-  torch::Tensor forward(const torch::Tensor& x);  // (B, N, d)
+  // Self-attention of x (B, N, d); with `kv` (B, Nkv, d), cross-attention from x to kv.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& kv = {});
 
  private:
   int64_t heads_;
@@ -111,6 +112,48 @@ class HicBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(HicBlock);
 
+// Feed-forward of the fusion blocks: fc1 -> GELU -> fc2 (reference: Mlp).
+class TokenMlpImpl : public torch::nn::Module {
+ public:
+  TokenMlpImpl(int64_t dim, int64_t hidden, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(TokenMlp);
+
+// Modality fusion ("contact-map-grounded"): epigenomic tokens attend to themselves, then to the
+// (real or imputed) Hi-C tokens, with one residual around both, then an MLP (reference:
+// TransformerBlock with token_mlp='mlp' called with encoder_hidden_states).
+class FusionBlockImpl : public torch::nn::Module {
+ public:
+  FusionBlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double dropout);
+  torch::Tensor forward(const torch::Tensor& epi, const torch::Tensor& hic);
+
+ private:
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  HicAttention attn{nullptr}, cross_attn{nullptr};
+  TokenMlp mlp{nullptr};
+};
+TORCH_MODULE(FusionBlock);
+
+// 1-D U-Net decoder: transposed convs back to one token per Hi-C bin of both anchors, each
+// level concatenated with the encoder's skip and refined by a transformer stage (reference:
+// Upsampling1DTransformer). (B, epi_tokens(3), 8C) -> (B, 2W, 2C).
+class EpiDecoderImpl : public torch::nn::Module {
+ public:
+  explicit EpiDecoderImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& fused, const std::vector<torch::Tensor>& skips);
+
+ private:
+  bool batch_attention_;
+  std::vector<torch::nn::Sequential> up_;            // upsample_3..5 (conv_transpose.0)
+  std::vector<torch::nn::TransformerEncoder> stage_;  // seq_decoder_3..5
+};
+TORCH_MODULE(EpiDecoder);
+
 // Hi-C encoder after the patch embedding (reference: Downsampling2DTransformer).
 class HicEncoderImpl : public torch::nn::Module {
  public:
@@ -143,8 +186,18 @@ class MixHicModelImpl : public torch::nn::Module {
   // Epigenomic branch alone: (bottleneck tokens, skips).
   EpiFeatures encode_epi(const torch::Tensor& epi);
   torch::Tensor encode_hic(const torch::Tensor& hic);
-  // MIX-HIC-Infer: Hi-C tokens (B, Nm, 8C) imputed from epigenomics alone through the E->M map.
+  // MIX-HIC-Infer: Hi-C tokens (B, Nm, 8C) imputed from epigenomics alone through the E->M map,
+  // on the scale of hic_concat (two unit-norm halves: norm sqrt 2), which they were trained to match.
   torch::Tensor impute_hic(const torch::Tensor& epi);
+
+  // Fine-tuning heads (ModelConfig::task). All return probabilities/values per sample.
+  // hic_map: the W x W map from tracks alone (imputed Hi-C tokens -> fusion -> decoder ->
+  // pairwise head), (B, W, W) in [0, 1].
+  torch::Tensor predict_map(const torch::Tensor& epi);
+  // loop: P(loop) from both modalities, (B,); `modality` = bimodal | epi | hic.
+  torch::Tensor predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality = "bimodal");
+  // expression: one value per Hi-C bin of both anchors, (B, 2W), from both modalities.
+  torch::Tensor predict_expression(const torch::Tensor& hic, const torch::Tensor& epi);
 
   const ModelConfig& config() const { return cfg_; }
   int64_t parameter_count() const;
@@ -163,6 +216,12 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::Tensor temp;
   torch::nn::Linear epi_share_proj{nullptr}, map_share_proj{nullptr}, epi_independent_proj{nullptr},
       map_independent_proj{nullptr}, mlp_e2m{nullptr}, mlp_m2e{nullptr};
+  // heads (task != none)
+  torch::nn::ModuleList fusion_blocks_{nullptr};  // fusion_block.blocks
+  EpiDecoder seq_upsampleTrans{nullptr};
+  torch::nn::Sequential classifier{nullptr};
+  torch::Tensor fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat);
+  void require_task(const char* task) const;
 };
 TORCH_MODULE(MixHicModel);
 

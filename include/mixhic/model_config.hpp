@@ -30,6 +30,10 @@ struct ModelConfig {
   // attention mixes batch items at each position. Off (default): attention over positions, as
   // the paper describes. On: the reference code's behaviour, for comparisons.
   bool reference_batch_attention = false;
+  // Fine-tuning head built next to the backbone (trained by the downstream tasks):
+  // none (pre-training) | hic_map (decoder + pairwise map head) | loop (classifier) |
+  // expression (decoder + per-bin regressor)
+  std::string task = "none";
   // losses (the paper and the reference code disagree; see README "Model")
   std::string mapping_loss = "l2";  // l2: mean unsquared distance (code) | squared (paper)
   int64_t contrastive_only_epochs = 10;

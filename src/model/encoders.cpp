@@ -101,10 +101,11 @@ HicAttentionImpl::HicAttentionImpl(int64_t dim, int64_t heads, double dropout) :
   dropout_ = register_module("dropout", torch::nn::Dropout(dropout));
 }
 
-torch::Tensor HicAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), dh = C / heads_;
+torch::Tensor HicAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& kv_input) {
+  const torch::Tensor& src = kv_input.defined() ? kv_input : x;
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), dh = C / heads_, Nkv = src.size(1);
   torch::Tensor q = to_q(x).reshape({B, N, heads_, dh}).permute({0, 2, 1, 3});
-  torch::Tensor kv = to_kv(x).reshape({B, N, 2, heads_, dh}).permute({2, 0, 3, 1, 4});
+  torch::Tensor kv = to_kv(src).reshape({B, Nkv, 2, heads_, dh}).permute({2, 0, 3, 1, 4});
   torch::Tensor k = kv[0], v = kv[1];
   q = q * std::pow(double(dh), -0.5);
   torch::Tensor attn = dropout_(torch::softmax(torch::matmul(q, k.transpose(-2, -1)), -1));
@@ -159,6 +160,64 @@ torch::Tensor HicEncoderImpl::forward(torch::Tensor x) {
   for (size_t level = 0; level < stages_.size(); ++level) {
     for (auto& block : *stages_[level]) x = block->as<HicBlock>()->forward(x);
     if (level < downsamples_.size()) x = downsamples_[level](x);
+  }
+  return x;
+}
+
+}  // namespace mixhic
+
+namespace mixhic {
+
+// ---- fine-tuning blocks ----------------------------------------------------------------------
+
+TokenMlpImpl::TokenMlpImpl(int64_t dim, int64_t hidden, double dropout) {
+  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  drop = register_module("drop", torch::nn::Dropout(dropout));
+}
+
+torch::Tensor TokenMlpImpl::forward(const torch::Tensor& x) {
+  return drop(fc2(drop(torch::gelu(fc1(x)))));
+}
+
+FusionBlockImpl::FusionBlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double dropout) {
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  attn = register_module("attn", HicAttention(dim, heads, dropout));
+  cross_attn = register_module("cross_attn", HicAttention(dim, heads, dropout));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  mlp = register_module("mlp", TokenMlp(dim, dim * mlp_ratio, dropout));
+}
+
+torch::Tensor FusionBlockImpl::forward(const torch::Tensor& epi, const torch::Tensor& hic) {
+  torch::Tensor x = cross_attn->forward(attn(norm1(epi)), hic);
+  x = epi + x;
+  return x + mlp(norm2(x));
+}
+
+EpiDecoderImpl::EpiDecoderImpl(const ModelConfig& cfg) : batch_attention_(cfg.reference_batch_attention) {
+  const int64_t C = cfg.embed_dim;
+  // level 3 -> 2 -> 1 -> 0; output_padding makes each length match the skip (12 -> 25 needs 1).
+  const int64_t in_ch[3] = {8 * C, 8 * C, 4 * C}, out_ch[3] = {4 * C, 2 * C, C}, width[3] = {8 * C, 4 * C, 2 * C};
+  for (int k = 0; k < 3; ++k) {
+    const int level = 3 - k;
+    const int64_t pad = cfg.epi_tokens(level - 1) - 2 * cfg.epi_tokens(level);
+    auto conv = torch::nn::ConvTranspose1d(
+        torch::nn::ConvTranspose1dOptions(in_ch[k], out_ch[k], 4).stride(2).padding(1).output_padding(pad));
+    up_.push_back(register_module("upsample_" + std::to_string(3 + k),
+                                  std::make_shared<torch::nn::Module>())
+                      ->register_module("conv_transpose", torch::nn::Sequential(conv)));
+    auto layer = torch::nn::TransformerEncoderLayerOptions(width[k], cfg.heads).dim_feedforward(2 * width[k]).dropout(cfg.dropout);
+    stage_.push_back(register_module("seq_decoder_" + std::to_string(3 + k),
+                                     torch::nn::TransformerEncoder(torch::nn::TransformerEncoderOptions(layer, cfg.depth))));
+  }
+}
+
+torch::Tensor EpiDecoderImpl::forward(const torch::Tensor& fused, const std::vector<torch::Tensor>& skips) {
+  torch::Tensor x = fused;
+  for (int k = 0; k < 3; ++k) {
+    torch::Tensor up = up_[k]->forward(x.transpose(1, 2)).transpose(1, 2);
+    torch::Tensor cat = torch::cat({up, skips[2 - k]}, -1);
+    x = batch_attention_ ? stage_[k](cat) : stage_[k](cat.transpose(0, 1)).transpose(0, 1);
   }
   return x;
 }

@@ -3,6 +3,10 @@
 
 #include "mixhic/model.hpp"
 
+#include <fmt/format.h>
+
+#include "mixhic/check.hpp"
+
 namespace mixhic {
 
 namespace F = torch::nn::functional;
@@ -64,6 +68,84 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
   map_independent_proj = register_module("map_independent_proj", torch::nn::Linear(D, D / 2));
   mlp_e2m = register_module("mlp_e2m", torch::nn::Linear(D, D));
   mlp_m2e = register_module("mlp_m2e", torch::nn::Linear(D, D));
+  if (cfg.task == "none") return;
+  // Heads, with the reference downstream models' keys: fusion_block.blocks.*, seq_upsampleTrans.*,
+  // classifier.* (initialised like the reference's encoders).
+  auto fusion = register_module("fusion_block", std::make_shared<torch::nn::Module>());
+  fusion_blocks_ = fusion->register_module("blocks", torch::nn::ModuleList());
+  for (int64_t b = 0; b < cfg.depth; ++b) fusion_blocks_->push_back(FusionBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout));
+  int64_t head_in = D, hidden = 32;
+  if (cfg.task != "loop") {
+    seq_upsampleTrans = register_module("seq_upsampleTrans", EpiDecoder(cfg));
+    head_in = 2 * C;
+    hidden = cfg.task == "expression" ? 128 : 32;
+  }
+  torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(), torch::nn::Dropout(0.5),
+                             torch::nn::Linear(hidden, 1));
+  if (cfg.task != "expression") head->push_back(torch::nn::Sigmoid());
+  classifier = register_module("classifier", head);
+  reference_init(*fusion);
+  reference_init(*classifier);
+  if (seq_upsampleTrans) reference_init(*seq_upsampleTrans);
+}
+
+void MixHicModelImpl::require_task(const char* task) const {
+  if (cfg_.task != task)
+    throw ConfigError(fmt::format("this model was built with task '{}', not '{}' (set task = {})", cfg_.task, task, task));
+}
+
+torch::Tensor MixHicModelImpl::fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat) {
+  torch::Tensor x = epi_concat;
+  for (auto& block : *fusion_blocks_) x = block->as<FusionBlock>()->forward(x, hic_concat);
+  return x;
+}
+
+namespace {
+// (B, 2W, 2C) decoder tokens -> (B, W, W, 2C) pair features (x_i + y_j)/2 + x_i * y_j, with x the
+// first anchor's W tokens and y the second's (the reference's pairwise head).
+torch::Tensor pair_features(const torch::Tensor& tokens, int64_t W) {
+  torch::Tensor x = tokens.slice(1, 0, W).unsqueeze(2), y = tokens.slice(1, W, 2 * W).unsqueeze(1);
+  return (x + y) / 2 + x * y;
+}
+}  // namespace
+
+torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
+  require_task("hic_map");
+  EpiFeatures ef = encode_epi(epi);
+  auto [share, specific] = interaction(ef.bottleneck, true);
+  torch::Tensor epi_concat = torch::cat({share, specific}, -1);
+  torch::Tensor imputed = std::sqrt(2.0) * map_e2m(epi_concat);
+  torch::Tensor decoded = seq_upsampleTrans(fuse(epi_concat, imputed), ef.skips);
+  return classifier->forward(pair_features(decoded, cfg_.window_bins)).squeeze(-1);
+}
+
+torch::Tensor MixHicModelImpl::predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
+  require_task("loop");
+  torch::Tensor pooled;
+  if (modality == "hic") {
+    pooled = encode_hic(hic).mean(1);
+  } else {
+    EpiFeatures ef = encode_epi(epi);
+    if (modality == "epi") {
+      pooled = ef.bottleneck.mean(1);
+    } else if (modality == "bimodal") {
+      auto [es, ei] = interaction(ef.bottleneck, true);
+      auto [ms, mi] = interaction(encode_hic(hic), false);
+      pooled = fuse(torch::cat({es, ei}, -1), torch::cat({ms, mi}, -1)).mean(1);
+    } else {
+      throw ConfigError(fmt::format("loop modality '{}': expected bimodal | epi | hic", modality));
+    }
+  }
+  return classifier->forward(pooled).squeeze(-1);
+}
+
+torch::Tensor MixHicModelImpl::predict_expression(const torch::Tensor& hic, const torch::Tensor& epi) {
+  require_task("expression");
+  EpiFeatures ef = encode_epi(epi);
+  auto [es, ei] = interaction(ef.bottleneck, true);
+  auto [ms, mi] = interaction(encode_hic(hic), false);
+  torch::Tensor fused = fuse(torch::cat({es, ei}, -1), torch::cat({ms, mi}, -1));
+  return classifier->forward(seq_upsampleTrans(fused, ef.skips)).squeeze(-1);
 }
 
 int64_t MixHicModelImpl::parameter_count() const {
@@ -140,7 +222,7 @@ PretrainOutput MixHicModelImpl::forward(const torch::Tensor& hic, const torch::T
 torch::Tensor MixHicModelImpl::impute_hic(const torch::Tensor& epi) {
   EpiFeatures ef = encode_epi(epi);
   auto [share, specific] = interaction(ef.bottleneck, true);
-  return map_e2m(torch::cat({share, specific}, -1));
+  return std::sqrt(2.0) * map_e2m(torch::cat({share, specific}, -1));
 }
 
 }  // namespace mixhic

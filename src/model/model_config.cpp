@@ -48,6 +48,8 @@ void ModelConfig::validate() const {
   need(window_bins % 2 == 0, "window-bins", "even: the Hi-C encoder embeds 2x2 patches");
   need(hic_side(3) >= 1 && epi_tokens(3) >= 1, "window-bins",
        fmt::format("large enough for 3 halvings (at least 16), got {}", window_bins));
+  need(task == "none" || task == "hic_map" || task == "loop" || task == "expression", "task",
+       "none | hic_map | loop | expression");
   need(mapping_loss == "l2" || mapping_loss == "squared", "mapping-loss", "l2 | squared");
   need(temperature_min > 0 && temperature_min <= temperature_init && temperature_init <= temperature_max,
        "temperature-*", "0 < min <= init <= max");
@@ -115,6 +117,7 @@ po::options_description model_options(ModelConfig& m) {
       ("mlp-ratio", po::value(&m.mlp_ratio)->default_value(m.mlp_ratio), "hidden width of the Hi-C blocks' LeFF, as a multiple of the width")
       ("dropout", po::value(&m.dropout)->default_value(m.dropout, text(m.dropout)), "dropout probability")
       ("reference-batch-attention", po::value(&m.reference_batch_attention)->default_value(m.reference_batch_attention, text(m.reference_batch_attention)), "reproduce the reference code's 1-D attention across the batch (off: attention over positions, as the paper)")
+      ("task", po::value(&m.task)->default_value(m.task), "head built with the backbone: none (pre-training) | hic_map | loop | expression")
       ("mapping-loss", po::value(&m.mapping_loss)->default_value(m.mapping_loss), "l2 (reference code: mean unsquared distance) | squared (paper)")
       ("contrastive-only-epochs", po::value(&m.contrastive_only_epochs)->default_value(m.contrastive_only_epochs), "epochs trained on the contrastive loss alone (reference: 10)")
       ("weight-contrastive", po::value(&m.weight_contrastive)->default_value(m.weight_contrastive, text(m.weight_contrastive)), "weight of L_con after the contrastive-only epochs")

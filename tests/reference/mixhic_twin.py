@@ -187,6 +187,84 @@ class HicEncoder(nn.Module):
         return x
 
 
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden, dropout):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
+
+
+class CrossAttention(Attention):
+    def forward(self, x, kv=None):
+        src = x if kv is None else kv
+        b, n, c = x.shape
+        dh = c // self.heads
+        q = self.qkv.to_q(x).reshape(b, n, self.heads, dh).permute(0, 2, 1, 3)
+        kv_ = self.qkv.to_kv(src).reshape(b, src.shape[1], 2, self.heads, dh).permute(2, 0, 3, 1, 4)
+        attn = self.dropout(torch.softmax((q * dh ** -0.5) @ kv_[0].transpose(-2, -1), dim=-1))
+        return self.dropout(self.proj((attn @ kv_[1]).transpose(1, 2).reshape(b, n, c)))
+
+
+class FusionBlock(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio, dropout):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = CrossAttention(dim, heads, dropout)
+        self.cross_attn = CrossAttention(dim, heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, dim * mlp_ratio, dropout)
+
+    def forward(self, epi, hic):
+        x = epi + self.cross_attn(self.attn(self.norm1(epi)), hic)
+        return x + self.mlp(self.norm2(x))
+
+
+class FusionLayer(nn.Module):
+    def __init__(self, dim, cfg):
+        super().__init__()
+        self.blocks = nn.ModuleList([FusionBlock(dim, cfg["heads"], cfg["mlp_ratio"], cfg["dropout"])
+                                     for _ in range(cfg["depth"])])
+
+    def forward(self, x, hic):
+        for blk in self.blocks:
+            x = blk(x, hic)
+        return x
+
+
+class Upsample1D(nn.Module):
+    def __init__(self, cin, cout, output_padding):
+        super().__init__()
+        self.conv_transpose = nn.Sequential(nn.ConvTranspose1d(cin, cout, 4, stride=2, padding=1,
+                                                               output_padding=output_padding))
+
+    def forward(self, x):
+        return self.conv_transpose(x.transpose(1, 2)).transpose(1, 2)
+
+
+class EpiDecoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        c = cfg["embed_dim"]
+        tokens = [2 * cfg["window_bins"]]
+        for _ in range(3):
+            tokens.append(tokens[-1] // 2)
+        ins, outs, widths = [8 * c, 8 * c, 4 * c], [4 * c, 2 * c, c], [8 * c, 4 * c, 2 * c]
+        for k in range(3):
+            level = 3 - k
+            setattr(self, f"upsample_{3 + k}", Upsample1D(ins[k], outs[k], tokens[level - 1] - 2 * tokens[level]))
+            setattr(self, f"seq_decoder_{3 + k}", encoder_stage(widths[k], cfg))
+
+    def forward(self, x, skips):
+        for k in range(3):
+            up = getattr(self, f"upsample_{3 + k}")(x)
+            x = getattr(self, f"seq_decoder_{3 + k}")(torch.cat([up, skips[2 - k]], -1))
+        return x
+
+
 def image_to_patches(x, p):
     b, c = x.shape[:2]
     x = x.unfold(2, p, p).unfold(3, p, p).contiguous().view(b, c, -1, p, p)
@@ -209,6 +287,47 @@ class MixHicTwin(nn.Module):
         self.map_independent_proj = nn.Linear(d, d // 2)
         self.mlp_e2m = nn.Linear(d, d)
         self.mlp_m2e = nn.Linear(d, d)
+        task = cfg.get("task", "none")
+        if task != "none":
+            self.fusion_block = FusionLayer(d, cfg)
+            head_in, hidden = d, 32
+            if task != "loop":
+                self.seq_upsampleTrans = EpiDecoder(cfg)
+                head_in, hidden = 2 * c, (128 if task == "expression" else 32)
+            layers = [nn.Linear(head_in, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, 1)]
+            if task != "expression":
+                layers.append(nn.Sigmoid())
+            self.classifier = nn.Sequential(*layers)
+
+    def encode_epi(self, epi):
+        return self.seq_downsampleTrans(self.seq_input_projection(epi))
+
+    def encode_hic(self, hic):
+        return self.map_downsampleTrans(self.patch_embedding(image_to_patches(hic, 2)))
+
+    def predict_map(self, epi):
+        tokens, skips = self.encode_epi(epi)
+        es, ei = self.heads(tokens, True)
+        epi_concat = torch.cat([es, ei], -1)
+        imputed = math.sqrt(2.0) * self.unit(self.mlp_e2m(self.pool_tokens(epi_concat, self.n_hic_tokens())))
+        decoded = self.seq_upsampleTrans(self.fusion_block(epi_concat, imputed), skips)
+        w = self.cfg["window_bins"]
+        x, y = decoded[:, :w].unsqueeze(2), decoded[:, w:].unsqueeze(1)
+        return self.classifier((x + y) / 2 + x * y).squeeze(-1)
+
+    def predict_loop(self, hic, epi):
+        tokens, _ = self.encode_epi(epi)
+        es, ei = self.heads(tokens, True)
+        ms, mi = self.heads(self.encode_hic(hic), False)
+        fused = self.fusion_block(torch.cat([es, ei], -1), torch.cat([ms, mi], -1))
+        return self.classifier(fused.mean(1)).squeeze(-1)
+
+    def predict_expression(self, hic, epi):
+        tokens, skips = self.encode_epi(epi)
+        es, ei = self.heads(tokens, True)
+        ms, mi = self.heads(self.encode_hic(hic), False)
+        fused = self.fusion_block(torch.cat([es, ei], -1), torch.cat([ms, mi], -1))
+        return self.classifier(self.seq_upsampleTrans(fused, skips)).squeeze(-1)
 
     def n_hic_tokens(self):
         s = self.cfg["window_bins"] // 2
@@ -268,7 +387,7 @@ class MixHicTwin(nn.Module):
     def impute_hic(self, epi):
         tokens, _ = self.seq_downsampleTrans(self.seq_input_projection(epi))
         es, ei = self.heads(tokens, True)
-        return self.unit(self.mlp_e2m(self.pool_tokens(torch.cat([es, ei], -1), self.n_hic_tokens())))
+        return math.sqrt(2.0) * self.unit(self.mlp_e2m(self.pool_tokens(torch.cat([es, ei], -1), self.n_hic_tokens())))
 
 
 def rel_err(a, b):
@@ -284,11 +403,21 @@ def cmd_compare(args, cfg):
     dtype = io["hic"].dtype
     model = MixHicTwin(cfg).to(dtype)
     model.load_state_dict(state, strict=True)
-    model.train()
-    out = model(io["hic"], io["epi"])
-    out["total"].backward()
+    out = {}
+    if "total" in io:  # the pre-training step, in training mode, with gradients
+        model.train()
+        out = model(io["hic"], io["epi"])
+        out["total"].backward()
+        with torch.no_grad():
+            out["impute_hic"] = model.impute_hic(io["epi"])
+    model.eval()  # the task heads, in inference mode (their dropout is 0.5)
     with torch.no_grad():
-        out["impute_hic"] = model.impute_hic(io["epi"])
+        if "predict_map" in io:
+            out["predict_map"] = model.predict_map(io["epi"])
+        if "predict_loop" in io:
+            out["predict_loop"] = model.predict_loop(io["hic"], io["epi"])
+        if "predict_expression" in io:
+            out["predict_expression"] = model.predict_expression(io["hic"], io["epi"])
     params = dict(model.named_parameters())
     worst, n, failed = 0.0, 0, []
     for key, ours in io.items():
