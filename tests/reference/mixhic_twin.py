@@ -462,9 +462,38 @@ def cmd_forward(args, cfg):
     return 0
 
 
+def cmd_bench(args, cfg):
+    """Forward+backward+AdamW samples/s of the twin: the peer of `mixhic-model bench`."""
+    import time
+    torch.manual_seed(0)
+    model = MixHicTwin(cfg)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=1e-6)
+    w, r = cfg["window_bins"], cfg["hic_bin_bp"] // cfg["track_bin_bp"]
+    hic = torch.rand(args.batch, 1, w, w)
+    epi = torch.rand(args.batch, 2 * w * r, cfg["n_tracks"])
+
+    def step():
+        opt.zero_grad()
+        model(hic, epi)["total"].backward()
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sps = args.batch * args.steps / (time.perf_counter() - t0)
+    print(f"model-bench: impl=pytorch C={cfg['embed_dim']} batch={args.batch} steps={args.steps} "
+          f"threads={torch.get_num_threads()} samples_per_s={sps:.3f}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["compare", "save", "forward"])
+    ap.add_argument("command", choices=["compare", "save", "forward", "bench"])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", required=True, help="model config as JSON (embed_dim, depth, heads, ...)")
     ap.add_argument("--state")
     ap.add_argument("--io")
@@ -475,8 +504,9 @@ def main():
     args = ap.parse_args()
     cfg = json.loads(args.config)
     cfg.setdefault("dropout", 0.0)
-    torch.set_num_threads(1)
-    return {"compare": cmd_compare, "save": cmd_save, "forward": cmd_forward}[args.command](args, cfg)
+    torch.set_num_threads(args.threads)
+    return {"compare": cmd_compare, "save": cmd_save, "forward": cmd_forward,
+            "bench": cmd_bench}[args.command](args, cfg)
 
 
 if __name__ == "__main__":
