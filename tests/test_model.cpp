@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "mixhic/check.hpp"
+#include "mixhic/h5.hpp"
 #include "mixhic/model.hpp"
 #include "mixhic/state_dict.hpp"
 #include "test_util.hpp"
@@ -262,6 +263,27 @@ TEST(Model, WrongKeysAndShapesAreErrorsThatNameThem) {
   } catch (const InputFormatError& e) {
     EXPECT_NE(std::string(e.what()).find("patch_embedding.weight (file 16x4, model 8x4)"), std::string::npos) << e.what();
   }
+}
+
+TEST(Model, ReferenceOnlyKeysAreSkippedAndReportedAndHdf5ExportHoldsEveryTensor) {
+  ModelConfig cfg = tiny_config();
+  test::TempDir dir;
+  auto saved = run_command(twin() + " save --config '" + config_json(cfg) + "' --out " + (dir / "ref.pt") +
+                           " --extra map_downsampleTrans.encoderlayer_0.blocks.0.cross_attn.proj.weight" +
+                           " --extra seq_downsampleTrans.layer_norm0.weight");
+  ASSERT_EQ(saved.exit_code, 0) << saved.output;
+  MixHicModel model(cfg);
+  LoadReport report = load_state_dict(*model, dir / "ref.pt");
+  EXPECT_EQ(report.skipped.size(), 2u);
+  save_state_dict_h5(*model, dir / "w.h5");
+  h5::Handle f = h5::open_read(dir / "w.h5");
+  hsize_t n_links = 0;
+  H5Gget_num_objs(f, &n_links);
+  EXPECT_EQ(n_links, state_dict(*model).size());
+  torch::Tensor w = model->named_parameters()["mlp_e2m.weight"];
+  std::vector<float> back(w.numel());
+  h5::read_rows(h5::open_dataset(f, "mlp_e2m.weight"), 0, w.size(0), back.data());
+  EXPECT_TRUE(torch::equal(torch::from_blob(back.data(), w.sizes()), w.detach()));
 }
 
 TEST(Model, ParameterCountAndFlopsOfThePaperConfigs) {

@@ -445,6 +445,8 @@ def cmd_save(args, cfg):
     for rename in args.rename or []:
         old, new = rename.split("=", 1)
         sd[new] = sd.pop(old)
+    for extra in args.extra or []:  # e.g. a key of the reference's never-called modules
+        sd[extra] = torch.zeros(2, 2)
     torch.save(sd, args.out)
     print(f"saved {len(sd)} tensors to {args.out}")
     return 0
@@ -500,6 +502,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rename", action="append", help="OLD=NEW: rename a key before saving (error tests)")
+    ap.add_argument("--extra", action="append", help="KEY: add a 2x2 zero tensor under KEY before saving")
     ap.add_argument("--tol", type=float, default=1e-5)
     args = ap.parse_args()
     cfg = json.loads(args.config)
