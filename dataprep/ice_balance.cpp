@@ -51,18 +51,10 @@ IceResult ice_balance(const MpiWorld& world, const CoolerFile& hic, const IceOpt
   std::vector<int32_t> chrom_of(n_bins);
   for (size_t c = 0; c < hic.chroms().size(); ++c)
     std::fill(chrom_of.begin() + hic.chroms()[c].bin_begin, chrom_of.begin() + hic.chroms()[c].bin_end, int32_t(c));
-  size_t kept = 0;
-  for (size_t k = 0; k < px.size(); ++k) {
-    if (std::llabs(px.bin2[k] - px.bin1[k]) < opt.ignore_diags || px.count[k] == 0) continue;
-    if (opt.cis_only && chrom_of[px.bin1[k]] != chrom_of[px.bin2[k]]) continue;
-    px.bin1[kept] = px.bin1[k];
-    px.bin2[kept] = px.bin2[k];
-    px.count[kept] = px.count[k];
-    ++kept;
-  }
-  px.bin1.resize(kept);
-  px.bin2.resize(kept);
-  px.count.resize(kept);
+  px.keep_if([&](size_t k) {
+    if (std::llabs(px.bin2[k] - px.bin1[k]) < opt.ignore_diags || px.count[k] == 0) return false;
+    return !(opt.cis_only && chrom_of[px.bin1[k]] != chrom_of[px.bin2[k]]);
+  });
 
   std::vector<double> bias(n_bins, 1.0), terms(px.size());
   std::vector<Fixed128> acc;

@@ -25,6 +25,21 @@ struct PixelBlock {
   std::vector<int64_t> bin1, bin2;
   std::vector<double> count;
   size_t size() const { return count.size(); }
+  // Keeps, in order, the pixels k for which keep(k) is true.
+  template <typename Keep>
+  void keep_if(Keep keep) {
+    size_t kept = 0;
+    for (size_t k = 0; k < size(); ++k) {
+      if (!keep(k)) continue;
+      bin1[kept] = bin1[k];
+      bin2[kept] = bin2[k];
+      count[kept] = count[k];
+      ++kept;
+    }
+    bin1.resize(kept);
+    bin2.resize(kept);
+    count.resize(kept);
+  }
 };
 
 class CoolerFile {

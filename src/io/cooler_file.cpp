@@ -150,18 +150,7 @@ PixelBlock CoolerFile::read_pixels(int64_t first, int64_t last) const {
 
 PixelBlock CoolerFile::read_rows(int64_t row_begin, int64_t row_end, int64_t bin2_end) const {
   PixelBlock px = read_pixels(bin1_offset_[row_begin], bin1_offset_[row_end]);
-  if (bin2_end == std::numeric_limits<int64_t>::max()) return px;
-  size_t keep = 0;
-  for (size_t i = 0; i < px.size(); ++i) {
-    if (px.bin2[i] >= bin2_end) continue;
-    px.bin1[keep] = px.bin1[i];
-    px.bin2[keep] = px.bin2[i];
-    px.count[keep] = px.count[i];
-    ++keep;
-  }
-  px.bin1.resize(keep);
-  px.bin2.resize(keep);
-  px.count.resize(keep);
+  if (bin2_end != std::numeric_limits<int64_t>::max()) px.keep_if([&](size_t k) { return px.bin2[k] < bin2_end; });
   return px;
 }
 

@@ -29,22 +29,12 @@ import sys
 import h5py
 import numpy as np
 
+from oracle_common import as_str, str_list
+
 
 def fail(msg):
     print(f"check_pairing: ERROR: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def as_str(v):
-    if isinstance(v, (bytes, np.bytes_)):
-        return v.decode("ascii", "replace").rstrip("\x00")
-    if isinstance(v, np.ndarray) and v.shape == ():
-        return as_str(v[()])
-    return str(v)
-
-
-def str_list(dset):
-    return [as_str(x) for x in dset[()]]
 
 
 def alias_candidates(name):

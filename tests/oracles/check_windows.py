@@ -49,6 +49,8 @@ import sys
 import h5py
 import numpy as np
 
+from oracle_common import as_str, str_list, resolve_chrom
+
 JUICER_COLUMNS = ("KR", "VC", "VC_SQRT", "SCALE")
 TRANSFORMS = ("none", "log1p", "reference", "oe")
 DENOM_FLOOR = 1e-12
@@ -59,37 +61,6 @@ STATS_ROW_CHUNK = 2000  # rows of a region per cooler pixel query for scale / ex
 def fail(msg):
     print(f"check_windows: ERROR: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def as_str(v):
-    if isinstance(v, (bytes, np.bytes_)):
-        return v.decode("ascii", "replace").rstrip("\x00")
-    if isinstance(v, np.ndarray) and v.shape == ():
-        return as_str(v[()])
-    return str(v)
-
-
-def str_list(dset):
-    return [as_str(x) for x in dset[()]]
-
-
-def alias_candidates(name):
-    cands = [name]
-    if name.lower().startswith("chr"):
-        cands.append(name[3:])
-    else:
-        cands.append("chr" + name)
-    extra = {"chrM": "MT", "M": "MT", "MT": "chrM", "chrMT": "chrM"}
-    if name in extra:
-        cands.append(extra[name])
-    return cands
-
-
-def resolve_chrom(name, available):
-    for c in alias_candidates(name):
-        if c in available:
-            return c
-    return None
 
 
 def config_regions(f, chrom_names, chrom_lens):
