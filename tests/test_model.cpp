@@ -70,6 +70,9 @@ TEST(Model, MatchesThePyTorchTwinStageByStage) {
                      {"epi_skip1", out.epi_skips[1]},
                      {"epi_skip2", out.epi_skips[2]},
                      {"epi_tokens", out.epi_tokens},
+                     {"hic_stage0", out.hic_stages[0]},
+                     {"hic_stage1", out.hic_stages[1]},
+                     {"hic_stage2", out.hic_stages[2]},
                      {"hic_tokens", out.hic_tokens},
                      {"epi_share", out.epi_share},
                      {"epi_specific", out.epi_specific},
@@ -94,7 +97,7 @@ TEST(Model, MatchesThePyTorchTwinStageByStage) {
   auto r = run_command(twin() + " compare --config '" + config_json(cfg) + "' --state " + (dir / "state.pt") +
                        " --io " + (dir / "io.pt") + " --tol 1e-9");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("twin: items=23"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("twin: items=26"), std::string::npos) << r.output;
   std::cout << "[ twin     ] " << r.output.substr(r.output.rfind("twin:"));
 }
 

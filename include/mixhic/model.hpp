@@ -159,6 +159,8 @@ class HicEncoderImpl : public torch::nn::Module {
  public:
   explicit HicEncoderImpl(const ModelConfig& cfg);
   torch::Tensor forward(torch::Tensor x);  // (B, (W/2)^2, C) -> (B, hic_side(3)^2, 8C)
+  // The output of every stage (levels 0..3, before each downsampling); the last is forward's.
+  std::vector<torch::Tensor> stages(torch::Tensor x);
 
  private:
   std::vector<torch::nn::ModuleList> stages_;  // encoderlayer_i.blocks
@@ -169,6 +171,7 @@ TORCH_MODULE(HicEncoder);
 // Everything one pre-training forward produces.
 struct PretrainOutput {
   torch::Tensor epi_tokens, hic_tokens;        // encoder outputs (B, Ne, 8C), (B, Nm, 8C)
+  std::vector<torch::Tensor> hic_stages;       // Hi-C encoder stage outputs 0..3 (last = hic_tokens)
   torch::Tensor epi_share, epi_specific;       // L2-normalised per token (B, Ne, 4C)
   torch::Tensor hic_share, hic_specific;       // (B, Nm, 4C)
   torch::Tensor epi_concat, hic_concat;        // [share || specific] (B, N, 8C)

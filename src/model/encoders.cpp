@@ -156,13 +156,17 @@ HicEncoderImpl::HicEncoderImpl(const ModelConfig& cfg) {
   }
 }
 
-torch::Tensor HicEncoderImpl::forward(torch::Tensor x) {
+std::vector<torch::Tensor> HicEncoderImpl::stages(torch::Tensor x) {
+  std::vector<torch::Tensor> out;
   for (size_t level = 0; level < stages_.size(); ++level) {
     for (auto& block : *stages_[level]) x = block->as<HicBlock>()->forward(x);
+    out.push_back(x);
     if (level < downsamples_.size()) x = downsamples_[level](x);
   }
-  return x;
+  return out;
 }
+
+torch::Tensor HicEncoderImpl::forward(torch::Tensor x) { return stages(std::move(x)).back(); }
 
 }  // namespace mixhic
 

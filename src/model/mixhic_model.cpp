@@ -195,7 +195,8 @@ PretrainOutput MixHicModelImpl::forward(const torch::Tensor& hic, const torch::T
   EpiFeatures ef = encode_epi(epi);
   out.epi_tokens = ef.bottleneck;
   out.epi_skips = std::move(ef.skips);
-  out.hic_tokens = encode_hic(hic);
+  out.hic_stages = map_downsampleTrans->stages(patch_embedding(image_to_patches(hic, 2)));
+  out.hic_tokens = out.hic_stages.back();
   std::tie(out.epi_share, out.epi_specific) = interaction(out.epi_tokens, true);
   std::tie(out.hic_share, out.hic_specific) = interaction(out.hic_tokens, false);
   out.epi_concat = torch::cat({out.epi_share, out.epi_specific}, -1);

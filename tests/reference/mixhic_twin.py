@@ -180,11 +180,16 @@ class HicEncoder(nn.Module):
                 setattr(self, f"dowsample_{level}", Downsample2D(c << level, c << (level + 1)))
 
     def forward(self, x):
+        return self.stages(x)[-1]
+
+    def stages(self, x):
+        out = []
         for level in range(4):
             x = getattr(self, f"encoderlayer_{level}")(x)
+            out.append(x)
             if level < 3:
                 x = getattr(self, f"dowsample_{level}")(x)
-        return x
+        return out
 
 
 class Mlp(nn.Module):
@@ -359,7 +364,10 @@ class MixHicTwin(nn.Module):
             self.temp.clamp_(self.cfg.get("temperature_min", 0.001), self.cfg.get("temperature_max", 0.5))
         out = {}
         epi_tokens, skips = self.seq_downsampleTrans(self.seq_input_projection(epi))
-        hic_tokens = self.map_downsampleTrans(self.patch_embedding(image_to_patches(hic, 2)))
+        hic_stages = self.map_downsampleTrans.stages(self.patch_embedding(image_to_patches(hic, 2)))
+        hic_tokens = hic_stages[-1]
+        for i, s in enumerate(hic_stages[:-1]):
+            out[f"hic_stage{i}"] = s
         out["epi_tokens"], out["hic_tokens"] = epi_tokens, hic_tokens
         for i, s in enumerate(skips):
             out[f"epi_skip{i}"] = s
