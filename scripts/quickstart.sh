@@ -15,8 +15,8 @@ step "1/4 dependencies (Debian packages, skipped when present)"
 bash "$ROOT/ci/install-deps.sh"
 
 step "2/4 build (Release) in $BUILD_DIR"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMIXHIC_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target mixhic-prep
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target mixhic-prep mixhic-model
 
 MPIRUN=(mpirun -np "$NP" --bind-to none)
 if [ "$(id -u)" -eq 0 ]; then MPIRUN+=(--allow-run-as-root --oversubscribe); fi
@@ -29,5 +29,8 @@ step "4/4 corpus: ICE balancing + windows + track bins on $NP MPI ranks"
 "${MPIRUN[@]}" "$BUILD_DIR/mixhic-prep" --config "$ROOT/configs/prep-synth.ini" \
   --config "$WORK/inputs/inputs.ini" --output "$WORK/corpus.h5" 2>&1 | grep -v ' = '
 "$BUILD_DIR/mixhic-prep" inspect "$WORK/corpus.h5" --verify
+
+step "model the corpus will train (tiny config; training is issue 4)"
+"$BUILD_DIR/mixhic-model" describe --config "$ROOT/configs/model/tiny.ini" --corpus "$WORK/corpus.h5"
 
 printf '\nquickstart: corpus ready at %s\n' "$WORK/corpus.h5"
