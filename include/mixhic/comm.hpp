@@ -1,0 +1,48 @@
+// comm.hpp — the communicator the trainer all-reduces gradients with.
+//
+// COLLECTIVE: every rank must call allreduce_sum / broadcast / barrier in the same order with
+// tensors of the same size and dtype (the trainer verifies bucket layouts at start-up).
+// Implementations: single process (no-op), MPI (CPU tensors, MPI_Iallreduce) and NCCL (CUDA
+// tensors; MPI bootstraps the ncclUniqueId; one communicator stream ordered against the compute
+// stream with events). Injected into the trainer, so most of its logic is tested in one process.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "mixhic/mpi_world.hpp"
+
+namespace mixhic {
+
+// An all-reduce in flight. wait() returns when the result may be used by the compute stream
+// (CPU: the data is final; NCCL: the compute stream is ordered after the reduction).
+class CommWork {
+ public:
+  virtual ~CommWork() = default;
+  virtual void wait() = 0;
+};
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+  // Starts an in-place sum of a contiguous tensor over all ranks.
+  virtual std::unique_ptr<CommWork> allreduce_sum(torch::Tensor& tensor) = 0;
+  virtual void broadcast(torch::Tensor& tensor, int root) = 0;
+  virtual void barrier() = 0;
+  // Ends the communicator without waiting for other ranks (failure path): NCCL's
+  // ncclCommAbort; a no-op for MPI, whose MPI_Abort follows.
+  virtual void abort() {}
+};
+
+std::unique_ptr<Comm> make_single_comm();
+std::unique_ptr<Comm> make_mpi_comm(const MpiWorld& world);
+// CUDA tensors on `device`. Throws ConfigError when this build has no NCCL.
+std::unique_ptr<Comm> make_nccl_comm(const MpiWorld& world, int device);
+bool nccl_available();
+
+}  // namespace mixhic

@@ -1,0 +1,86 @@
+// Single-process and MPI communicators (see include/mixhic/comm.hpp).
+#include <fmt/format.h>
+
+#include "mixhic/check.hpp"
+#include "mixhic/comm.hpp"
+
+namespace mixhic {
+
+namespace {
+
+class DoneWork : public CommWork {
+ public:
+  void wait() override {}
+};
+
+class SingleComm : public Comm {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string name() const override { return "single"; }
+  std::unique_ptr<CommWork> allreduce_sum(torch::Tensor&) override { return std::make_unique<DoneWork>(); }
+  void broadcast(torch::Tensor&, int) override {}
+  void barrier() override {}
+};
+
+MPI_Datatype mpi_type(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat: return MPI_FLOAT;
+    case torch::kDouble: return MPI_DOUBLE;
+    case torch::kLong: return MPI_INT64_T;
+    case torch::kInt: return MPI_INT32_T;
+    default:
+      throw Error(fmt::format("MPI communicator: dtype {} is not supported (float, double, int32, int64)",
+                              std::string(c10::toString(t.scalar_type()))));
+  }
+}
+
+void require_cpu_contiguous(const torch::Tensor& t) {
+  if (!t.device().is_cpu() || !t.is_contiguous())
+    throw Error("MPI communicator: tensors must be contiguous CPU tensors (use the NCCL communicator for CUDA)");
+}
+
+class MpiWork : public CommWork {
+ public:
+  explicit MpiWork(MPI_Request r) : request_(r) {}
+  ~MpiWork() override {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);  // never leave a request behind
+  }
+  void wait() override { MIXHIC_MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE)); }
+
+ private:
+  MPI_Request request_;
+};
+
+class MpiComm : public Comm {
+ public:
+  explicit MpiComm(const MpiWorld& world) : world_(world) {}
+  int rank() const override { return world_.rank; }
+  int size() const override { return world_.size; }
+  std::string name() const override { return "mpi"; }
+  std::unique_ptr<CommWork> allreduce_sum(torch::Tensor& t) override {
+    require_cpu_contiguous(t);
+    MPI_Request r = MPI_REQUEST_NULL;
+    // One call per tensor: counts above INT_MAX elements (8 GB of floats) are not supported.
+    if (t.numel() > std::numeric_limits<int>::max())
+      throw Error("MPI communicator: a bucket above 2^31 elements; lower bucket-mb");
+    MIXHIC_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM,
+                                    world_.comm, &r));
+    return std::make_unique<MpiWork>(r);
+  }
+  void broadcast(torch::Tensor& t, int root) override {
+    require_cpu_contiguous(t);
+    MIXHIC_MPI_CHECK(MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, world_.comm));
+  }
+  void barrier() override { MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm)); }
+
+ private:
+  MpiWorld world_;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_single_comm() { return std::make_unique<SingleComm>(); }
+std::unique_ptr<Comm> make_mpi_comm(const MpiWorld& world) { return std::make_unique<MpiComm>(world); }
+
+}  // namespace mixhic
