@@ -6,17 +6,11 @@
 #include "mixhic/comm.hpp"
 #include "mixhic/grad_buckets.hpp"
 #include "mixhic/model.hpp"
+#include "mpi_test_world.hpp"
 
 using namespace mixhic;
 
-namespace {
-MpiWorld world() {
-  MpiWorld w;
-  MPI_Comm_rank(w.comm, &w.rank);
-  MPI_Comm_size(w.comm, &w.size);
-  return w;
-}
-}  // namespace
+using test::world;
 
 TEST(MpiComm, AllreduceSumsEveryRanksTensor) {
   MpiWorld w = world();

@@ -8,17 +8,11 @@
 #include "ice_balance.hpp"
 #include "mixhic/exact_sum.hpp"
 #include "mixhic/mpi_world.hpp"
+#include "mpi_test_world.hpp"
 
 using namespace mixhic;
 
-namespace {
-MpiWorld world() {
-  MpiWorld w;
-  MPI_Comm_rank(w.comm, &w.rank);
-  MPI_Comm_size(w.comm, &w.size);
-  return w;
-}
-}  // namespace
+using test::world;
 
 TEST(Parallel, ExactSumEqualsSerialSumBitwise) {
   MpiWorld w = world();
