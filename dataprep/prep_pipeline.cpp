@@ -309,7 +309,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
 
   // 3. Sample metadata and digests (for corpus-id).
   const int64_t my_n = static_cast<int64_t>(my_kept.size());
-  std::vector<int16_t> s_cell(my_n), s_masked = ex.masked;
+  std::vector<int16_t> s_cell(my_n);
   std::vector<int32_t> s_chrom(my_n);
   std::vector<int64_t> s_start(my_n), s_row(my_n);
   std::vector<int8_t> s_split(my_n);
@@ -414,7 +414,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     samples(corpus::kSampleTrackRow2, H5T_NATIVE_INT64, s_row, 1);
     samples(corpus::kSampleSplit, H5T_NATIVE_INT8, s_split, 1);
     samples(corpus::kSampleNonzero, H5T_NATIVE_FLOAT, ex.nonzero_frac, 1);
-    samples(corpus::kSampleMasked, H5T_NATIVE_INT16, s_masked, 1);
+    samples(corpus::kSampleMasked, H5T_NATIVE_INT16, ex.masked, 1);
     {
       std::vector<int64_t> split_idx[3];
       int64_t index = 0;

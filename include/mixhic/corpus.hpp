@@ -44,8 +44,6 @@ class Corpus {
   // A human summary (inspect).
   std::string summary() const;
 
-  hid_t file() const { return file_; }
-
  private:
   std::string path_;
   h5::Handle file_, hic_, signal_;

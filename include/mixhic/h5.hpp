@@ -53,12 +53,9 @@ template <> inline hid_t native<double>() { return H5T_NATIVE_DOUBLE; }
 // small read of a contiguous dataset then goes straight into the caller's buffer instead of
 // pulling 64 KiB (measured 1.43x faster random sample reads, bench/prep/README.md).
 Handle open_read(const std::string& path, bool random_access = false);
-// Opens an existing file read-write (serial driver).
-Handle open_rw(const std::string& path);
 // Creates (truncates) a file; with `comm` set, every rank of it opens the file with the MPI-IO
 // driver (COLLECTIVE over comm).
 Handle create(const std::string& path, const MPI_Comm* comm = nullptr);
-Handle open_read_parallel(const std::string& path, MPI_Comm comm);
 
 bool exists(hid_t loc, const std::string& path);  // every link of a/b/c must exist
 Handle open_group(hid_t loc, const std::string& path);
@@ -76,9 +73,6 @@ std::vector<T> read_1d(hid_t loc, const std::string& path, int64_t offset = 0, i
 // Reads rows [row, row + nrows) of a 2-D dataset into `out` (nrows * ncols values).
 template <typename T>
 void read_rows(hid_t dataset, int64_t row, int64_t nrows, T* out);
-// Reads the column block [col, col+ncols) of rows [row, row+nrows) of a 2-D dataset.
-template <typename T>
-void read_block(hid_t dataset, int64_t row, int64_t nrows, int64_t col, int64_t ncols, T* out);
 // Fixed- or variable-length string datasets, as std::string.
 std::vector<std::string> read_strings(hid_t loc, const std::string& path);
 
@@ -86,7 +80,6 @@ bool has_attr(hid_t obj, const std::string& name);
 int64_t attr_int(hid_t obj, const std::string& name);
 double attr_double(hid_t obj, const std::string& name);
 std::string attr_string(hid_t obj, const std::string& name);
-std::vector<double> attr_doubles(hid_t obj, const std::string& name);
 
 void set_attr(hid_t obj, const std::string& name, int64_t value);
 void set_attr(hid_t obj, const std::string& name, double value);
@@ -94,7 +87,6 @@ void set_attr(hid_t obj, const std::string& name, const std::string& value);
 inline void set_attr(hid_t obj, const std::string& name, const char* value) {
   set_attr(obj, name, std::string(value));
 }
-void set_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
 
 // Creates a dataset of `type` with `dims`; chunk empty means contiguous. deflate_level > 0
 // (needs a chunk) adds the shuffle + gzip filters, as h5py/cooler write them (serial files only).
@@ -113,8 +105,5 @@ void write_strings(hid_t loc, const std::string& path, const std::vector<std::st
 // every rank of the file's communicator must call it (nrows may be 0).
 template <typename T>
 void write_rows(hid_t dataset, int64_t row, int64_t nrows, const T* data, bool collective);
-// Same for a column block of a 2-D dataset: columns [col, col+ncols) of every row.
-template <typename T>
-void write_cols(hid_t dataset, int64_t col, int64_t ncols, const T* data, bool collective);
 
 }  // namespace mixhic::h5

@@ -56,6 +56,5 @@ Placement place(const MpiWorld& world, int64_t local_count);
 // COLLECTIVE: concatenation of every rank's vector, in rank order.
 std::vector<uint8_t> allgather_bytes(const MpiWorld& world, const std::vector<uint8_t>& mine);
 std::vector<int64_t> allgather_i64(const MpiWorld& world, const std::vector<int64_t>& mine);
-std::vector<double> allgather_f64(const MpiWorld& world, const std::vector<double>& mine);
 
 }  // namespace mixhic

@@ -114,8 +114,5 @@ std::vector<uint8_t> allgather_bytes(const MpiWorld& w, const std::vector<uint8_
 std::vector<int64_t> allgather_i64(const MpiWorld& w, const std::vector<int64_t>& v) {
   return allgather(w, v, MPI_INT64_T);
 }
-std::vector<double> allgather_f64(const MpiWorld& w, const std::vector<double>& v) {
-  return allgather(w, v, MPI_DOUBLE);
-}
 
 }  // namespace mixhic

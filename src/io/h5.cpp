@@ -75,12 +75,6 @@ Handle open_read(const std::string& path, bool random_access) {
   }
   return open_with(path, H5F_ACC_RDONLY, fapl);
 }
-Handle open_rw(const std::string& path) { return open_with(path, H5F_ACC_RDWR, H5P_DEFAULT); }
-
-Handle open_read_parallel(const std::string& path, MPI_Comm comm) {
-  Handle fapl = mpio_fapl(comm);
-  return open_with(path, H5F_ACC_RDONLY, fapl);
-}
 
 Handle create(const std::string& path, const MPI_Comm* comm) {
   Handle fapl;
@@ -202,11 +196,6 @@ void read_rows(hid_t dataset, int64_t row, int64_t nrows, T* out) {
   read_slab(dataset, native<T>(), start, count, out);
 }
 
-template <typename T>
-void read_block(hid_t dataset, int64_t row, int64_t nrows, int64_t col, int64_t ncols, T* out) {
-  read_slab(dataset, native<T>(), {hsize_t(row), hsize_t(col)}, {hsize_t(nrows), hsize_t(ncols)}, out);
-}
-
 std::vector<std::string> read_strings(hid_t loc, const std::string& path) {
   Handle d = open_dataset(loc, path);
   Handle ftype(MIXHIC_H5_CHECK(H5Dget_type(d)));
@@ -275,15 +264,6 @@ double attr_double(hid_t obj, const std::string& name) {
   return v;
 }
 
-std::vector<double> attr_doubles(hid_t obj, const std::string& name) {
-  Handle a = open_attr(obj, name);
-  Handle space(MIXHIC_H5_CHECK(H5Aget_space(a)));
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  std::vector<double> v(n);
-  if (n) MIXHIC_H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, v.data()));
-  return v;
-}
-
 std::string attr_string(hid_t obj, const std::string& name) {
   Handle a = open_attr(obj, name);
   Handle ftype(MIXHIC_H5_CHECK(H5Aget_type(a)));
@@ -334,11 +314,6 @@ void set_attr(hid_t obj, const std::string& name, const std::string& value) {
   const char* p = value.c_str();
   write_attr(obj, name, type, space, &p);
 }
-void set_attr(hid_t obj, const std::string& name, const std::vector<double>& values) {
-  hsize_t n = values.size();
-  Handle space(MIXHIC_H5_CHECK(H5Screate_simple(1, &n, nullptr)));
-  write_attr(obj, name, H5T_NATIVE_DOUBLE, space, values.data());
-}
 
 Handle create_dataset(hid_t loc, const std::string& path, hid_t type,
                       const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk,
@@ -388,20 +363,12 @@ void write_rows(hid_t dataset, int64_t row, int64_t nrows, const T* data, bool c
   write_slab(dataset, native<T>(), start, count, data, collective);
 }
 
-template <typename T>
-void write_cols(hid_t dataset, int64_t col, int64_t ncols, const T* data, bool collective) {
-  auto dims = shape(dataset);
-  write_slab(dataset, native<T>(), {0, hsize_t(col)}, {dims[0], hsize_t(ncols)}, data, collective);
-}
-
 #define MIXHIC_H5_INSTANTIATE(T)                                                                \
   template std::vector<T> read_1d<T>(hid_t, const std::string&, int64_t, int64_t);              \
   template void read_rows<T>(hid_t, int64_t, int64_t, T*);                                      \
-  template void read_block<T>(hid_t, int64_t, int64_t, int64_t, int64_t, T*);                   \
   template void write_1d<T>(hid_t, const std::string&, const std::vector<T>&,                   \
                             const std::vector<hsize_t>&, bool);                                 \
-  template void write_rows<T>(hid_t, int64_t, int64_t, const T*, bool);                         \
-  template void write_cols<T>(hid_t, int64_t, int64_t, const T*, bool);
+  template void write_rows<T>(hid_t, int64_t, int64_t, const T*, bool);
 MIXHIC_H5_INSTANTIATE(int8_t)
 MIXHIC_H5_INSTANTIATE(uint8_t)
 MIXHIC_H5_INSTANTIATE(int16_t)

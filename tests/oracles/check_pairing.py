@@ -29,21 +29,12 @@ import sys
 import h5py
 import numpy as np
 
-from oracle_common import as_str, str_list
+from oracle_common import alias_candidates, as_str, str_list
 
 
 def fail(msg):
     print(f"check_pairing: ERROR: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def alias_candidates(name):
-    cands = [name]
-    if name.lower().startswith("chr"):
-        cands.append(name[3:])
-    else:
-        cands.append("chr" + name)
-    return cands
 
 
 def load_peaks(path):
