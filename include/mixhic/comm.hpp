@@ -22,6 +22,10 @@ class CommWork {
  public:
   virtual ~CommWork() = default;
   virtual void wait() = 0;
+  // Lets the library progress the operation without blocking; true when it is complete. (Open
+  // MPI moves a non-blocking collective forward only inside MPI calls, so GradBuckets pokes the
+  // buckets in flight from every gradient hook: that is what makes them overlap backward on CPU.)
+  virtual bool test() { return false; }
 };
 
 class Comm {
@@ -33,6 +37,9 @@ class Comm {
   // Starts an in-place sum of a contiguous tensor over all ranks.
   virtual std::unique_ptr<CommWork> allreduce_sum(torch::Tensor& tensor) = 0;
   virtual void broadcast(torch::Tensor& tensor, int root) = 0;
+  // Blocking: `out` (size() * in.numel() elements, same dtype and device) receives every rank's
+  // contiguous `in`, in rank order.
+  virtual void allgather(const torch::Tensor& in, torch::Tensor& out) = 0;
   virtual void barrier() = 0;
   // Ends the communicator without waiting for other ranks (failure path): NCCL's
   // ncclCommAbort; a no-op for MPI, whose MPI_Abort follows.

@@ -17,9 +17,11 @@ namespace mixhic {
 
 class Corpus {
  public:
-  // Serial open. Throws InputFormatError naming the file and what is wrong (not a corpus, a
-  // newer/older format-version with the hint to re-run mixhic-prep, missing datasets).
-  explicit Corpus(const std::string& path);
+  // Throws InputFormatError naming the file and what is wrong (not a corpus, a newer/older
+  // format-version with the hint to re-run mixhic-prep, missing datasets). With `comm` set, the
+  // file is opened with parallel HDF5 (MPI-IO driver; COLLECTIVE over comm: construction and
+  // destruction) and every rank then reads its own samples independently.
+  explicit Corpus(const std::string& path, const MPI_Comm* comm = nullptr);
 
   const std::string& path() const { return path_; }
   const corpus::Geometry& geometry() const { return geometry_; }

@@ -9,8 +9,7 @@
 // launched: all ranks must reduce in the same order) its all-reduce starts while backward goes
 // on. finish() waits for all of them and averages.
 //
-// COLLECTIVE: the constructor (layout check, parameter broadcast) and finish() on every rank;
-// backward() must produce a gradient for every parameter on every rank.
+// COLLECTIVE: the constructor (layout check, parameter broadcast) and finish() on every rank.
 #pragma once
 
 #include <torch/torch.h>
@@ -29,6 +28,7 @@ struct GradBucket {
   std::vector<size_t> params;        // indices into the parameter list
   int pending = 0;                   // gradients not yet accumulated this step
   std::unique_ptr<CommWork> work;    // the all-reduce in flight
+  bool done = false;                 // work->test() said complete
   bool launched_in_backward = false;
 };
 
@@ -43,7 +43,9 @@ class GradBuckets {
   // Zeroes the buckets (and so every .grad) and re-arms the counters; call before backward.
   void zero_grad();
   // COLLECTIVE: launches what backward left, waits for every all-reduce, divides by the world size.
+  // Parameters that received no gradient count as zero (unused_parameters() names them).
   void finish();
+  const std::vector<std::string>& unused_parameters() const { return unused_; }
 
   size_t bucket_count() const { return buckets_.size(); }
   const GradBucket& bucket(size_t i) const { return buckets_[i]; }
@@ -59,6 +61,8 @@ class GradBuckets {
   std::vector<GradBucket> buckets_;
   std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;
   size_t next_launch_ = 0;
+  std::vector<bool> accumulated_;
+  std::vector<std::string> unused_;
   Comm& comm_;
 };
 

@@ -48,11 +48,12 @@ template <> inline hid_t native<uint64_t>() { return H5T_NATIVE_UINT64; }
 template <> inline hid_t native<float>() { return H5T_NATIVE_FLOAT; }
 template <> inline hid_t native<double>() { return H5T_NATIVE_DOUBLE; }
 
-// Opens an existing file read-only (serial driver). Missing or non-HDF5 files are
-// InputFormatError naming the path. `random_access` turns HDF5's 64 KiB sieve buffer off: each
-// small read of a contiguous dataset then goes straight into the caller's buffer instead of
-// pulling 64 KiB (measured 1.43x faster random sample reads, bench/prep/README.md).
-Handle open_read(const std::string& path, bool random_access = false);
+// Opens an existing file read-only. Missing or non-HDF5 files are InputFormatError naming the
+// path. `random_access` turns HDF5's 64 KiB sieve buffer off: each small read of a contiguous
+// dataset then goes straight into the caller's buffer instead of pulling 64 KiB (measured 1.43x
+// faster random sample reads, bench/prep/README.md). With `comm` set the file is opened through
+// the MPI-IO driver (COLLECTIVE over comm: open and close); reads stay independent.
+Handle open_read(const std::string& path, bool random_access = false, const MPI_Comm* comm = nullptr);
 // Creates (truncates) a file; with `comm` set, every rank of it opens the file with the MPI-IO
 // driver (COLLECTIVE over comm).
 Handle create(const std::string& path, const MPI_Comm* comm = nullptr);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mixhic/batch_statistics.hpp"
 #include "mixhic/model_config.hpp"
 
 namespace mixhic {
@@ -23,6 +24,7 @@ class PoolingEncoderImpl : public torch::nn::Module {
  public:
   PoolingEncoderImpl(int64_t dim, const std::vector<int64_t>& pool_factors, double dropout);
   torch::Tensor forward(const torch::Tensor& x);  // (B, L, C) -> (B, L / prod(factors), C)
+  CrossRankBatch* cross_rank_batch = nullptr;      // set: BatchNorm statistics over every rank
 
  private:
   std::vector<torch::nn::Conv1d> convs_;
@@ -60,6 +62,7 @@ class EpiEncoderImpl : public torch::nn::Module {
  public:
   explicit EpiEncoderImpl(const ModelConfig& cfg);
   EpiFeatures forward(const torch::Tensor& x);  // (B, L, C) embedded track bins
+  void set_cross_rank_batch(CrossRankBatch* batch) { pooling_encoder->cross_rank_batch = batch; }
 
  private:
   torch::Tensor run_stage(torch::nn::TransformerEncoder& stage, const torch::Tensor& x);
@@ -177,7 +180,11 @@ struct PretrainOutput {
   torch::Tensor epi_concat, hic_concat;        // [share || specific] (B, N, 8C)
   torch::Tensor contrastive, orthogonal, mapping;  // scalar losses
   std::vector<torch::Tensor> epi_skips;
-  torch::Tensor loss(const ModelConfig& cfg, int64_t epoch) const;  // the reference schedule
+  // The reference schedule. per_sample_scale multiplies the terms that are means over this rank's
+  // samples (orthogonal, mapping; and contrastive when it is local): the trainer sets it to
+  // local batch * world / global batch so that the rank average is the global-batch mean.
+  torch::Tensor loss(const ModelConfig& cfg, int64_t epoch, double per_sample_scale = 1.0) const;
+  bool contrastive_is_global = false;  // computed over the gathered global batch
 };
 
 class MixHicModelImpl : public torch::nn::Module {
@@ -204,6 +211,9 @@ class MixHicModelImpl : public torch::nn::Module {
 
   const ModelConfig& config() const { return cfg_; }
   int64_t parameter_count() const;
+  // Batch-wide statistics over every rank in training mode (see batch_statistics.hpp); nullptr:
+  // this rank's batch only, as PyTorch DDP and the reference. Not owned.
+  void set_cross_rank_batch(CrossRankBatch* batch);
 
  private:
   // L2-normalised interaction heads of one modality.
@@ -212,6 +222,7 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::Tensor map_m2e(const torch::Tensor& hic_concat);  // (B, Nm, 8C) -> (B, Ne, 8C), normalised
 
   ModelConfig cfg_;
+  CrossRankBatch* cross_rank_batch_ = nullptr;
   torch::nn::Sequential seq_input_projection{nullptr};
   EpiEncoder seq_downsampleTrans{nullptr};
   torch::nn::Linear patch_embedding{nullptr};

@@ -11,6 +11,7 @@ namespace {
 class DoneWork : public CommWork {
  public:
   void wait() override {}
+  bool test() override { return true; }
 };
 
 class SingleComm : public Comm {
@@ -20,6 +21,7 @@ class SingleComm : public Comm {
   std::string name() const override { return "single"; }
   std::unique_ptr<CommWork> allreduce_sum(torch::Tensor&) override { return std::make_unique<DoneWork>(); }
   void broadcast(torch::Tensor&, int) override {}
+  void allgather(const torch::Tensor& in, torch::Tensor& out) override { out.view(-1).copy_(in.reshape(-1)); }
   void barrier() override {}
 };
 
@@ -47,6 +49,11 @@ class MpiWork : public CommWork {
     if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);  // never leave a request behind
   }
   void wait() override { MIXHIC_MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE)); }
+  bool test() override {
+    int done = 0;
+    if (request_ != MPI_REQUEST_NULL) MIXHIC_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    return request_ == MPI_REQUEST_NULL || done;
+  }
 
  private:
   MPI_Request request_;
@@ -71,6 +78,14 @@ class MpiComm : public Comm {
   void broadcast(torch::Tensor& t, int root) override {
     require_cpu_contiguous(t);
     MIXHIC_MPI_CHECK(MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, world_.comm));
+  }
+  void allgather(const torch::Tensor& in, torch::Tensor& out) override {
+    require_cpu_contiguous(in);
+    require_cpu_contiguous(out);
+    if (out.numel() != in.numel() * world_.size || out.scalar_type() != in.scalar_type())
+      throw Error("MPI communicator: allgather output must hold world-size copies of the input's dtype");
+    MIXHIC_MPI_CHECK(MPI_Allgather(in.data_ptr(), static_cast<int>(in.numel()), mpi_type(in), out.data_ptr(),
+                                   static_cast<int>(in.numel()), mpi_type(in), world_.comm));
   }
   void barrier() override { MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm)); }
 

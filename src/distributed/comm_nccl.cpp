@@ -97,6 +97,15 @@ class NcclComm : public Comm {
     MIXHIC_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), root,
                                     comm_, compute_));
   }
+  void allgather(const torch::Tensor& in, torch::Tensor& out) override {
+    require_cuda(in);
+    require_cuda(out);
+    if (out.numel() != in.numel() * world_.size || out.scalar_type() != in.scalar_type())
+      throw Error("NCCL communicator: allgather output must hold world-size copies of the input's dtype");
+    // On the compute stream: the forward pass needs the result next anyway.
+    MIXHIC_NCCL_CHECK(ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.numel()), nccl_type(in), comm_,
+                                    compute_));
+  }
   void barrier() override {
     MIXHIC_CUDA_CHECK(cudaStreamSynchronize(compute_));
     MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));

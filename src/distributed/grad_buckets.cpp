@@ -113,14 +113,20 @@ void GradBuckets::zero_grad() {
     b.flat.zero_();
     b.pending = int(b.params.size());
     b.work.reset();
+    b.done = false;
     b.launched_in_backward = false;
   }
   next_launch_ = 0;
+  accumulated_.assign(params_.size(), false);
 }
 
 void GradBuckets::on_gradient_ready(size_t param) {
+  accumulated_[param] = true;
   GradBucket& b = buckets_[bucket_of_[param]];
   if (--b.pending == 0) launch_ready_buckets(/*in_backward=*/true);
+  // Progress the reductions in flight (see CommWork::test).
+  for (size_t k = 0; k < next_launch_; ++k)
+    if (buckets_[k].work && !buckets_[k].done) buckets_[k].done = buckets_[k].work->test();
 }
 
 void GradBuckets::launch_ready_buckets(bool in_backward) {
@@ -133,11 +139,16 @@ void GradBuckets::launch_ready_buckets(bool in_backward) {
 }
 
 void GradBuckets::finish() {
+  // Parameters outside this step's loss (e.g. the mapping heads during the contrastive-only
+  // epochs): their gradients count as zero, like DDP's find_unused_parameters. Every rank still
+  // launches every bucket, in bucket order.
+  unused_.clear();
   for (auto& b : buckets_)
-    if (b.pending != 0)
-      throw Error(fmt::format("rank {}: {} parameter(s) of a gradient bucket received no gradient this step (e.g. {}); "
-                              "every parameter must take part in the loss on every rank",
-                              comm_.rank(), b.pending, params_[b.params.front()].first));
+    if (b.pending != 0) {
+      for (size_t q : b.params)
+        if (!accumulated_[q]) unused_.push_back(params_[q].first);
+      b.pending = 0;
+    }
   launch_ready_buckets(/*in_backward=*/false);
   const double scale = 1.0 / comm_.size();
   for (auto& b : buckets_) {

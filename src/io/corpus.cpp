@@ -44,8 +44,8 @@ uint64_t corpus_id(const Geometry& g, const std::vector<uint64_t>& digests) {
 
 }  // namespace corpus
 
-Corpus::Corpus(const std::string& path) : path_(path) {
-  file_ = h5::open_read(path, /*random_access=*/true);
+Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
+  file_ = h5::open_read(path, /*random_access=*/true, comm);
   if (!h5::has_attr(file_, "format") || h5::attr_string(file_, "format") != corpus::kFormat)
     throw InputFormatError(path, "attribute 'format'", fmt::format("'{}' (a corpus written by mixhic-prep)", corpus::kFormat),
                            h5::has_attr(file_, "format") ? "'" + h5::attr_string(file_, "format") + "'" : "missing");

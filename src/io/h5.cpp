@@ -64,8 +64,8 @@ Handle xfer_plist(bool collective) {
 }
 }  // namespace
 
-Handle open_read(const std::string& path, bool random_access) {
-  Handle fapl(MIXHIC_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)));
+Handle open_read(const std::string& path, bool random_access, const MPI_Comm* comm) {
+  Handle fapl = comm ? mpio_fapl(*comm) : Handle(MIXHIC_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)));
   if (random_access) {
     MIXHIC_H5_CHECK(H5Pset_sieve_buf_size(fapl, 0));
   } else {

@@ -23,7 +23,8 @@ PoolingEncoderImpl::PoolingEncoderImpl(int64_t dim, const std::vector<int64_t>& 
 torch::Tensor PoolingEncoderImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input.transpose(1, 2);  // (B, C, L)
   for (size_t i = 0; i < convs_.size(); ++i) {
-    x = torch::relu(norms_[i](convs_[i](x)));
+    x = convs_[i](x);
+    x = torch::relu(cross_rank_batch && is_training() ? sync_batch_norm(x, *norms_[i], *cross_rank_batch) : norms_[i](x));
     if (i < factors_.size()) x = dropout_(F::max_pool1d(x, F::MaxPool1dFuncOptions(factors_[i])));
   }
   return x.transpose(1, 2);

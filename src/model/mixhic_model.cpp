@@ -46,9 +46,19 @@ torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::
   return (de.pow(2) + dm.pow(2)).mean();
 }
 
-torch::Tensor PretrainOutput::loss(const ModelConfig& cfg, int64_t epoch) const {
-  if (epoch < cfg.contrastive_only_epochs) return contrastive;
-  return cfg.weight_contrastive * contrastive + cfg.weight_orthogonal * orthogonal + cfg.weight_mapping * mapping;
+torch::Tensor PretrainOutput::loss(const ModelConfig& cfg, int64_t epoch, double per_sample_scale) const {
+  const double con_scale = contrastive_is_global ? 1.0 : per_sample_scale;
+  // Contrastive-only epochs: the other terms enter with weight 0, so every parameter still gets a
+  // (zero) gradient and data-parallel gradient buckets fill in backward as in later epochs.
+  if (epoch < cfg.contrastive_only_epochs)
+    return con_scale * contrastive + 0.0 * (per_sample_scale * (orthogonal + mapping));
+  return (cfg.weight_contrastive * con_scale) * contrastive +
+         per_sample_scale * (cfg.weight_orthogonal * orthogonal + cfg.weight_mapping * mapping);
+}
+
+void MixHicModelImpl::set_cross_rank_batch(CrossRankBatch* batch) {
+  cross_rank_batch_ = batch;
+  seq_downsampleTrans->set_cross_rank_batch(batch);
 }
 
 MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
@@ -204,7 +214,14 @@ PretrainOutput MixHicModelImpl::forward(const torch::Tensor& hic, const torch::T
 
   torch::Tensor es = out.epi_share.mean(1), ei = out.epi_specific.mean(1);
   torch::Tensor ms = out.hic_share.mean(1), mi = out.hic_specific.mean(1);
-  out.contrastive = contrastive_loss(es, ms, temp);
+  if (cross_rank_batch_ && is_training()) {
+    // Negatives from the whole global batch: the same loss on any number of ranks.
+    out.contrastive = contrastive_loss(gather_rows_with_grad(es, *cross_rank_batch_),
+                                       gather_rows_with_grad(ms, *cross_rank_batch_), temp);
+    out.contrastive_is_global = true;
+  } else {
+    out.contrastive = contrastive_loss(es, ms, temp);
+  }
   out.orthogonal = orthogonal_loss(es, ei, ms, mi);
 
   // Mapping: each modality's tokens, pooled to the other's token count and mapped, should land

@@ -1,0 +1,453 @@
+// mixhic-train: the pieces in one process (AdamW vs LibTorch's, schedule, batch plan,
+// augmentation) and the guarantees end to end, running the binary under mpirun on a synthetic
+// corpus: exact resume, world-size-free resume, 2 ranks == 1 rank, bucket sizes, stop signals,
+// SIGKILL during checkpoints, a dead or hung rank, non-finite values, bad inputs, the loss falling.
+#include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "mixhic/batch_loader.hpp"
+#include "mixhic/comm.hpp"
+#include "mixhic/corpus.hpp"
+#include "mixhic/grad_buckets.hpp"
+#include "mixhic/optimizer.hpp"
+#include "mixhic/sample_order.hpp"
+#include "mixhic/state_dict.hpp"
+#include "mixhic/train_config.hpp"
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace mixhic;
+using test::run_command;
+
+namespace {
+
+// ---- in one process ------------------------------------------------------------------------------
+
+TEST(FlatAdamW, MatchesLibTorchAdamW) {
+  torch::manual_seed(3);
+  auto make = [] {
+    torch::manual_seed(3);
+    return torch::nn::Sequential(torch::nn::Linear(7, 5), torch::nn::ReLU(), torch::nn::Linear(5, 3));
+  };
+  auto ours = make(), theirs = make();
+  auto comm = make_single_comm();
+  NamedTensors params;
+  for (auto& p : ours->named_parameters()) params.emplace_back(p.key(), p.value());
+  GradBuckets buckets(params, *comm, 64, 128);  // tiny buckets: several slots
+  FlatAdamW adam(buckets, params, {0.9, 0.999, 1e-8, 0.01});
+  torch::optim::AdamW ref(theirs->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(0.01));
+  for (int step = 0; step < 5; ++step) {
+    torch::Tensor x = torch::randn({4, 7});
+    buckets.zero_grad();
+    ours->forward(x).pow(2).sum().backward();
+    buckets.finish();
+    adam.step(1e-2);
+    ref.zero_grad();
+    theirs->forward(x).pow(2).sum().backward();
+    ref.step();
+  }
+  auto a = ours->parameters(), b = theirs->parameters();
+  for (size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(torch::allclose(a[k], b[k], 1e-6, 1e-7)) << k;
+  EXPECT_EQ(adam.updates(), 5);
+  // The state round-trips by parameter name.
+  FlatAdamW copy(buckets, params, {});
+  copy.load_state(adam.state(), "test");
+  EXPECT_EQ(copy.updates(), 5);
+}
+
+TEST(LrSchedule, WarmupConstantAndCosine) {
+  LrSchedule constant{"constant", 1e-5, 0, 0, 100};
+  EXPECT_DOUBLE_EQ(constant.at(0), 1e-5);
+  EXPECT_DOUBLE_EQ(constant.at(99), 1e-5);
+  LrSchedule cosine{"cosine", 1e-3, 1e-4, 10, 110};
+  EXPECT_DOUBLE_EQ(cosine.at(0), 1e-4);    // (0 + 1) / 10 of the peak
+  EXPECT_DOUBLE_EQ(cosine.at(9), 1e-3);
+  EXPECT_DOUBLE_EQ(cosine.at(10), 1e-3);
+  EXPECT_NEAR(cosine.at(60), 0.5 * (1e-3 + 1e-4), 1e-12);  // half way
+  EXPECT_NEAR(cosine.at(110), 1e-4, 1e-12);
+}
+
+TEST(BatchPlan, RanksSplitEachGlobalBatchDisjointlyAndCompletely) {
+  std::vector<int64_t> train(103);
+  for (int64_t i = 0; i < 103; ++i) train[i] = 1000 + 3 * i;
+  for (int world = 1; world <= 4; ++world) {
+    BatchPlan whole{train, 10, 7, 0, 1};
+    for (int64_t step = 0; step < 25; ++step) {  // crosses epochs (10 steps each)
+      std::vector<int64_t> joined;
+      for (int r = 0; r < world; ++r) {
+        BatchPlan plan{train, 10, 7, r, world};
+        auto s = plan.samples_at(step);
+        joined.insert(joined.end(), s.begin(), s.end());
+      }
+      EXPECT_EQ(joined, whole.global_batch_at(step)) << "world " << world << " step " << step;
+      EXPECT_EQ(std::set<int64_t>(joined.begin(), joined.end()).size(), 10u);
+    }
+  }
+}
+
+TEST(Augmentation, ReverseIsAnInvolutionAndNoiseIsReproducible) {
+  const int64_t W = 4, A = 3, T = 2;
+  std::vector<float> hic(W * W), tracks(2 * A * T);
+  for (size_t i = 0; i < hic.size(); ++i) hic[i] = float(i);
+  for (size_t i = 0; i < tracks.size(); ++i) tracks[i] = float(100 + i);
+  auto h = hic, t = tracks;
+  Augmentation flip{1.0, 0.0};
+  augment_sample(h.data(), W, t.data(), A, T, flip, 1, 0, 5);
+  EXPECT_EQ(h[0 * W + 1], hic[(W - 2) * W + (W - 1)]);  // hic'[i][j] = hic[W-1-j][W-1-i]
+  EXPECT_EQ(t[0 * T + 1], tracks[(2 * A - 1) * T + 1]);  // anchor 1' row 0 = anchor 2 row A-1
+  augment_sample(h.data(), W, t.data(), A, T, flip, 1, 0, 5);
+  EXPECT_EQ(h, hic);
+  EXPECT_EQ(t, tracks);
+  Augmentation noise{0.0, 0.1};
+  auto t1 = tracks, t2 = tracks, t3 = tracks;
+  augment_sample(h.data(), W, t1.data(), A, T, noise, 1, 2, 5);
+  augment_sample(h.data(), W, t2.data(), A, T, noise, 1, 2, 5);
+  augment_sample(h.data(), W, t3.data(), A, T, noise, 1, 3, 5);  // another epoch
+  EXPECT_EQ(t1, t2);
+  EXPECT_NE(t1, t3);
+}
+
+// ---- end to end: mixhic-train under mpirun ---------------------------------------------------------
+
+class TrainRun : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir;
+    auto r = run_command(test::prep_bin() + " synth --out-dir " + dir_->path() + "/in");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_command(test::mpirun(2) + prep_command(corpus_path(), ""));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string prep_command(const std::string& out, const std::string& options) {
+    return test::prep_bin() + " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/prep-synth.ini --config " +
+           dir_->path() + "/in/inputs.ini --output " + out + " " + options;
+  }
+  static std::string corpus_path() { return dir_->path() + "/corpus.h5"; }
+  static std::string path(const std::string& name) { return dir_->path() + "/" + name; }
+
+  // The run every bitwise test compares with: 2 ranks, 24 steps of the tiny model.
+  static constexpr int kSteps = 24;
+  static std::string train(int np, const std::string& run_dir, const std::string& extra = "",
+                           const std::string& corpus = "") {
+    return test::mpirun(np) + MIXHIC_TRAIN_BIN + " --config " + std::string(MIXHIC_SOURCE_DIR) +
+           "/configs/pretrain-tiny.ini --corpus " + (corpus.empty() ? corpus_path() : corpus) + " --run-dir " + run_dir +
+           (extra.find("--max-steps") == std::string::npos ? " --max-steps " + std::to_string(kSteps) : "") +
+           " --log-every 100 " + extra;
+  }
+  static std::string state(const std::string& run_dir, int64_t step, const std::string& key) {
+    std::ifstream in(run_dir + "/checkpoints/" + fmt::format("step-{:08d}", step) + "/state.txt");
+    std::string k, v;
+    while (in >> k >> v)
+      if (k == key) return v;
+    return "(no " + key + " in step " + std::to_string(step) + " of " + run_dir + ")";
+  }
+  static const std::string& reference_hash() {
+    static std::string hash;
+    if (hash.empty()) {
+      auto r = run_command(train(2, path("reference")));
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      hash = state(path("reference"), kSteps, "parameter-hash");
+    }
+    return hash;
+  }
+  // metrics.csv rows keyed by step (the last row of a step wins, as after a restart).
+  static std::map<int64_t, std::vector<double>> metrics(const std::string& run_dir) {
+    std::ifstream in(run_dir + "/metrics.csv");
+    std::string line;
+    std::getline(in, line);
+    std::map<int64_t, std::vector<double>> rows;
+    while (std::getline(in, line)) {
+      std::vector<double> v;
+      std::stringstream ss(line);
+      std::string cell;
+      while (std::getline(ss, cell, ',')) v.push_back(std::stod(cell));
+      rows[int64_t(v[0])] = v;
+    }
+    return rows;
+  }
+  // Loss terms (columns 3..6) of two runs from step `first` on: the first step starts from the
+  // same parameters, so only summation order differs (1e-6); later, AdamW amplifies that float
+  // noise (a ~0 gradient's sign decides a +-lr move), so 1e-3 (+1e-5 for the small orthogonal
+  // term). Another sample order changes the losses by percents.
+  static void expect_same_losses(const std::map<int64_t, std::vector<double>>& got,
+                                 const std::map<int64_t, std::vector<double>>& want, int64_t first, const std::string& what) {
+    for (int64_t step = first; step <= kSteps; ++step)
+      for (int c = 3; c <= 6; ++c) {
+        const double w = want.at(step)[c], rel = step == first ? 1e-6 : 1e-3, abs = step == first ? 1e-6 : 1e-5;
+        EXPECT_NEAR(got.at(step)[c], w, rel * std::abs(w) + abs) << what << ", step " << step << ", column " << c;
+      }
+  }
+  static double max_param_difference(const std::string& a, const std::string& b) {
+    auto ta = load_tensors(a), tb = load_tensors(b);
+    EXPECT_EQ(ta.size(), tb.size());
+    double worst = 0;
+    for (size_t k = 0; k < ta.size() && k < tb.size(); ++k)
+      worst = std::max(worst, (ta[k].second.to(torch::kDouble) - tb[k].second.to(torch::kDouble)).abs().max().item<double>());
+    return worst;
+  }
+  static std::string final_model(const std::string& run_dir) {
+    return run_dir + "/checkpoints/" + fmt::format("step-{:08d}", kSteps) + "/model.pt";
+  }
+  // Starts a command in the background; returns the file its exit code will be written to.
+  static std::string start(const std::string& cmd, const std::string& log) {
+    const std::string rc = log + ".rc";
+    fs::remove(rc);
+    std::system(("(" + cmd + " > " + log + " 2>&1; echo $? > " + rc + ".part; mv " + rc + ".part " + rc + ") &").c_str());
+    return rc;
+  }
+  static bool wait_for(const std::function<bool()>& cond, double seconds) {
+    auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return cond();
+  }
+  static int read_rc(const std::string& rc) {
+    std::ifstream in(rc);
+    int v = -1;
+    in >> v;
+    return v;
+  }
+  static std::string slurp(const std::string& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // pid of `rank` from the run's ranks.txt ("rank host pid device" lines).
+  static std::string rank_pid(const std::string& run_dir, int rank) {
+    std::ifstream in(run_dir + "/ranks.txt");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream ss(line);
+      std::string r, host, pid;
+      if (ss >> r >> host >> pid && r == std::to_string(rank)) return pid;
+    }
+    return "";
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* TrainRun::dir_ = nullptr;
+
+TEST_F(TrainRun, ResumeAfterStopIsBitwiseExactOnTwoRanks) {
+  const std::string run = path("stopped");
+  auto r = run_command(train(2, run, "--stop-at-step 10"));
+  EXPECT_EQ(r.exit_code, kExitStoppedForRequeue) << r.output;
+  EXPECT_NE(r.output.find("stopped at step 10"), std::string::npos) << r.output;
+  r = run_command(train(2, run));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos);
+  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(state(run, kSteps, "restart"), "1");
+  // Smaller buckets change which all-reduce carries which gradient, not one bit of the result.
+  const std::string small = path("small-buckets");
+  r = run_command(train(2, small, "--bucket-mb 0.05 --first-bucket-mb 0.01"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(state(small, kSteps, "parameter-hash"), reference_hash());
+}
+
+TEST_F(TrainRun, SigusrOnOneRankStopsAllAndResumesExactly) {
+  const std::string run = path("signalled");
+  auto rc = start(train(2, run), path("signalled.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 3; }, 120)) << slurp(path("signalled.log"));
+  std::string pid = rank_pid(run, 1);
+  ASSERT_FALSE(pid.empty());
+  ASSERT_EQ(std::system(("kill -USR1 " + pid).c_str()), 0);
+  ASSERT_TRUE(wait_for([&] { return fs::exists(rc); }, 120));
+  const std::string log = slurp(path("signalled.log"));
+  EXPECT_EQ(read_rc(rc), kExitStoppedForRequeue) << log;
+  EXPECT_NE(log.find("on SIGUSR1"), std::string::npos) << log;
+  auto r = run_command(train(2, run));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+}
+
+TEST_F(TrainRun, SigkillDuringCheckpointsLeavesAResumableRun) {
+  const std::string run = path("killed");
+  std::mt19937 rng(11);
+  for (int round = 0; round < 4; ++round) {
+    // Each commit pauses 150 ms twice, so a kill lands inside the protocol most of the time.
+    auto rc = start("MIXHIC_TEST_CHECKPOINT_PAUSE_MS=150 " + train(2, run, "--checkpoint-every 1"),
+                    path("killed.log"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 1500));
+    std::system(("pkill -9 -f '^[^ ]*mixhic-train .*run-dir " + run + " '").c_str());
+    ASSERT_TRUE(wait_for([&] { return fs::exists(rc); }, 60));
+    auto list = run_command(std::string(MIXHIC_TRAIN_BIN) + " checkpoints --run-dir " + run);
+    EXPECT_EQ(list.output.find("does not match"), std::string::npos) << list.output;
+    EXPECT_EQ(list.output.find("missing"), std::string::npos) << list.output;
+  }
+  auto r = run_command(train(2, run));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+}
+
+TEST_F(TrainRun, ResumeFallsBackWhenTheNewestCheckpointIsCorrupt) {
+  const std::string run = path("corrupt");
+  auto r = run_command(train(2, run, "--stop-at-step 9 --checkpoint-every 4"));
+  ASSERT_EQ(r.exit_code, kExitStoppedForRequeue) << r.output;
+  {
+    std::fstream f(run + "/checkpoints/step-00000009/optimizer.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x5a');
+  }
+  r = run_command(train(2, run));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("step-00000009 is not usable"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + run + "/checkpoints/step-00000008"), std::string::npos) << r.output;
+  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+}
+
+TEST_F(TrainRun, ResumesOnOneOrThreeRanksWithTheSameSampleSequence) {
+  const std::string two = path("ws-2");
+  auto r = run_command(train(2, two, "--stop-at-step 10"));
+  ASSERT_EQ(r.exit_code, kExitStoppedForRequeue) << r.output;
+  reference_hash();
+  auto ref = metrics(path("reference"));
+  for (int np : {1, 3}) {
+    const std::string run = path("ws-" + std::to_string(np));
+    fs::copy(two, run, fs::copy_options::recursive);
+    r = run_command(train(np, run));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto got = metrics(run);
+    expect_same_losses(got, ref, 11, "np " + std::to_string(np));
+    // AdamW moves a parameter by at most ~lr per step, so float noise in a tiny gradient can
+    // flip the sign of a few steps: bound 2 * lr * steps since the resume.
+    EXPECT_LT(max_param_difference(final_model(run), final_model(path("reference"))), 2 * 1e-4 * (kSteps - 10))
+        << "np " << np;
+  }
+}
+
+TEST_F(TrainRun, TwoRanksEqualOneRankWithTheWholeBatch) {
+  const std::string one = path("one-rank");
+  auto r = run_command(train(1, one));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  reference_hash();
+  auto a = metrics(one), b = metrics(path("reference"));
+  ASSERT_EQ(a.size(), size_t(kSteps));
+  expect_same_losses(a, b, 1, "1 rank vs 2");
+  EXPECT_LT(max_param_difference(final_model(one), final_model(path("reference"))), 2 * 1e-4 * kSteps);
+}
+
+TEST_F(TrainRun, DeadRankEndsTheJobWithinAMinute) {
+  const std::string run = path("dead");
+  auto t0 = std::chrono::steady_clock::now();
+  auto rc = start(train(3, run, "--max-steps 100000"), path("dead.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << slurp(path("dead.log"));
+  std::string pid = rank_pid(run, 1);
+  ASSERT_FALSE(pid.empty());
+  auto t_kill = std::chrono::steady_clock::now();
+  std::system(("kill -9 " + pid).c_str());
+  ASSERT_TRUE(wait_for([&] { return fs::exists(rc); }, 60)) << "the job outlived a dead rank by 60 s";
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_kill).count();
+  const std::string log = slurp(path("dead.log"));
+  EXPECT_NE(read_rc(rc), 0);
+  EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+  std::system(("pkill -9 -f '^[^ ]*mixhic-train .*run-dir " + run + " ' 2>/dev/null").c_str());
+  std::cout << "job ended " << s << " s after rank 1 was killed (" <<
+      std::chrono::duration<double>(t_kill - t0).count() << " s into the run)\n";
+}
+
+TEST_F(TrainRun, HungRankIsCaughtByTheWatchdog) {
+  const std::string run = path("hung");
+  auto rc = start(train(3, run, "--max-steps 100000 --hang-timeout 5"), path("hung.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << slurp(path("hung.log"));
+  std::string pid = rank_pid(run, 2);
+  ASSERT_FALSE(pid.empty());
+  std::system(("kill -STOP " + pid).c_str());
+  bool ended = wait_for([&] { return fs::exists(rc); }, 60);
+  std::system(("kill -9 " + pid + " 2>/dev/null").c_str());
+  ASSERT_TRUE(ended) << "a stopped rank hung the job";
+  const std::string log = slurp(path("hung.log"));
+  EXPECT_NE(read_rc(rc), 0);
+  EXPECT_NE(log.find("no progress for"), std::string::npos) << log;
+}
+
+TEST_F(TrainRun, NonFiniteSampleIsSkippedOrStopsWithItsName) {
+  // Poison the Hi-C of one sample of the first global batch.
+  const std::string bad = path("nan.h5");
+  fs::copy_file(corpus_path(), bad, fs::copy_options::overwrite_existing);
+  int64_t victim;
+  {
+    Corpus corpus(corpus_path());
+    BatchPlan plan{corpus.split_indices(0), 8, 99, 0, 1};
+    victim = plan.global_batch_at(0).back();  // the last sample: rank 1's slice on 2 ranks
+  }
+  auto py = run_command(test::python() + " -c \"import h5py,numpy as np; f=h5py.File('" + bad +
+                        "','r+'); f['samples/hic'][" + std::to_string(victim) + ",:]=np.nan; f.close()\"");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+
+  auto r = run_command(train(2, path("nan-skip"), "--max-steps 4", bad));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("step 1: non-finite input"), std::string::npos) << r.output;
+  auto m = metrics(path("nan-skip"));
+  EXPECT_EQ(m.at(1)[9], 1);  // skipped
+  EXPECT_EQ(m.at(2)[9], 0);
+  EXPECT_EQ(state(path("nan-skip"), 4, "skipped-steps"), "1");
+
+  r = run_command(train(2, path("nan-stop"), "--max-steps 4 --nonfinite stop", bad));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("step 1: non-finite input in sample " + std::to_string(victim)), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("(rank 1)"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainRun, BadInputsGiveOneClearErrorOnEveryRank) {
+  auto r = run_command(train(2, path("bad-missing"), "", path("nope.h5")));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("nope.h5"), std::string::npos) << r.output;
+
+  const std::string old = path("old-format.h5");
+  fs::copy_file(corpus_path(), old, fs::copy_options::overwrite_existing);
+  run_command(test::python() + " -c \"import h5py; f=h5py.File('" + old + "','r+'); f.attrs['format-version']=0\"");
+  r = run_command(train(2, path("bad-version"), "", old));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("format-version"), std::string::npos) << r.output;
+
+  const std::string narrow = path("narrow.h5");
+  r = run_command(test::mpirun(1) + prep_command(narrow, "--window-bins 6 --stride-bp 30000"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(train(2, path("bad-geometry"), "", narrow));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("geometry"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("window-bins"), std::string::npos) << r.output;
+
+  // A checkpoint of another model or another corpus is refused, naming what differs.
+  reference_hash();
+  const std::string other_model = path("bad-model");
+  fs::copy(path("reference"), other_model, fs::copy_options::recursive);
+  r = run_command(train(2, other_model, "--max-steps 30 --embed-dim 8"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("embed-dim: 16 vs 8"), std::string::npos) << r.output;
+  const std::string other_corpus = path("other.h5");
+  r = run_command(test::mpirun(1) + prep_command(other_corpus, "--stride-bp 50000"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string other_run = path("bad-corpus");
+  fs::copy(path("reference"), other_run, fs::copy_options::recursive);
+  r = run_command(train(2, other_run, "--max-steps 30", other_corpus));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("corpus-id"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainRun, LossOfTheTinyModelFalls) {
+  const std::string run = path("learning");
+  auto r = run_command(train(2, run, "--max-steps 40 --lr 1e-3 --contrastive-only-epochs 0"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto m = metrics(run);
+  double first = 0, last = 0;
+  for (int64_t s = 1; s <= 5; ++s) first += m.at(s)[3] / 5;
+  for (int64_t s = 36; s <= 40; ++s) last += m.at(s)[3] / 5;
+  std::cout << "loss, mean of steps 1-5: " << first << ", of steps 36-40: " << last << "\n";
+  EXPECT_LT(last, 0.9 * first);
+}
+
+}  // namespace
