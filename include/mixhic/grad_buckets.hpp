@@ -51,6 +51,9 @@ class GradBuckets {
   const GradBucket& bucket(size_t i) const { return buckets_[i]; }
   // Buckets whose all-reduce started inside backward in the last step (overlap).
   size_t launched_in_backward() const;
+  // Share of the gradient bytes whose all-reduce had completed when finish() was called: the
+  // part of the communication hidden behind backward in the last step.
+  double hidden_fraction() const { return hidden_fraction_; }
 
  private:
   void on_gradient_ready(size_t param);
@@ -63,6 +66,7 @@ class GradBuckets {
   size_t next_launch_ = 0;
   std::vector<bool> accumulated_;
   std::vector<std::string> unused_;
+  double hidden_fraction_ = 0;
   Comm& comm_;
 };
 

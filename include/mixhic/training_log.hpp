@@ -23,12 +23,13 @@ struct StepRecord {
   bool skipped = false;  // non-finite: update dropped
   // this rank's timings, ms
   double step_ms = 0, data_wait_ms = 0, forward_ms = 0, backward_ms = 0, allreduce_exposed_ms = 0, optimizer_ms = 0;
+  double allreduce_hidden = 0;  // share of gradient bytes reduced before backward ended
 };
 
 class TrainingLog {
  public:
-  // allreduce_ms: a calibrated, unhidden all-reduce of every bucket (the "hidden" % compares the
-  // exposed wait with it). flops_per_sample: forward + backward; peak_flops > 0 enables MFU.
+  // allreduce_ms: a calibrated all-reduce of every bucket, not overlapped (reported next to the
+  // exposed wait). flops_per_sample: forward + backward; peak_flops > 0 enables MFU.
   TrainingLog(const std::string& run_dir, const MpiWorld& world, int64_t total_steps, int64_t restart,
               double allreduce_ms, double flops_per_sample, double peak_flops);
   ~TrainingLog();
@@ -43,6 +44,7 @@ class TrainingLog {
   struct Window {
     int64_t steps = 0, samples = 0, first_step = 0;
     double step_ms = 0, data_wait_ms = 0, exposed_ms = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+    double hidden = 0;
   };
   MpiWorld world_;
   int64_t total_steps_, restart_;

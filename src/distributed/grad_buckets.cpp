@@ -149,11 +149,19 @@ void GradBuckets::finish() {
         if (!accumulated_[q]) unused_.push_back(params_[q].first);
       b.pending = 0;
     }
+  double hidden = 0, total = 0;
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    GradBucket& b = buckets_[k];
+    const double bytes = double(b.flat.numel()) * b.flat.element_size();
+    total += bytes;
+    if (k < next_launch_ && b.work && (b.done || (b.done = b.work->test()))) hidden += bytes;
+  }
+  hidden_fraction_ = total > 0 ? hidden / total : 0;
   launch_ready_buckets(/*in_backward=*/false);
   const double scale = 1.0 / comm_.size();
   for (auto& b : buckets_) {
     if (b.work) b.work->wait();
-    b.flat.mul_(scale);
+    if (scale != 1.0) b.flat.mul_(scale);
   }
 }
 

@@ -3,12 +3,32 @@
 
 #include <fmt/format.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <map>
 
 #include "mixhic/check.hpp"
 
 namespace mixhic {
+
+// The fused update of adamw_kernel.cpp, over [begin, end) of one bucket.
+void adamw_cpu_range(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end, float decay, float b1,
+                     float b2, float step_size, float bc2_sqrt, float eps);
+
+namespace {
+
+// One pass over parameters, gradients and both moments (torch's single-tensor AdamW makes about
+// eleven): the CPU update is memory-bound, so this is what makes it fast. Element-wise, so the
+// result does not depend on how at::parallel_for splits the range.
+void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
+               float step_size, float bc2_sqrt, float eps) {
+  at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+    adamw_cpu_range(p, g, m, v, begin, end, decay, b1, b2, step_size, bc2_sqrt, eps);
+  });
+}
+
+}  // namespace
 
 FlatAdamW::FlatAdamW(GradBuckets& buckets, const NamedTensors& params, AdamWSettings settings)
     : params_(params), where_(params.size()), settings_(settings) {
@@ -65,6 +85,12 @@ void FlatAdamW::step(double lr) {
   const double bc1 = 1 - std::pow(s.beta1, double(updates_)), bc2 = 1 - std::pow(s.beta2, double(updates_));
   const double step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
   for (auto& slot : slots_) {
+    if (slot.param.device().is_cpu() && slot.param.scalar_type() == torch::kFloat) {
+      adamw_cpu(slot.param.data_ptr<float>(), slot.grad.data_ptr<float>(), slot.exp_avg.data_ptr<float>(),
+                slot.exp_avg_sq.data_ptr<float>(), slot.param.numel(), float(1 - lr * s.weight_decay), float(s.beta1),
+                float(s.beta2), float(step_size), float(bc2_sqrt), float(s.eps));
+      continue;
+    }
     // torch.optim.AdamW (single-tensor path), in the same order of operations.
     slot.param.mul_(1 - lr * s.weight_decay);
     slot.exp_avg.mul_(s.beta1).add_(slot.grad, 1 - s.beta1);

@@ -474,6 +474,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   const auto run_t0 = Clock::now();
   const int64_t first_step = start_step;
   size_t unused_reported = 0;
+  double training_rss_mb = 0;
   while (step < total_steps) {
     const int64_t epoch = step / spe;
     auto t0 = Clock::now();
@@ -609,21 +610,25 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     rec.forward_ms = forward_ms;
     rec.backward_ms = backward_ms;
     rec.allreduce_exposed_ms = exposed_ms;
+    rec.allreduce_hidden = buckets->hidden_fraction();
     rec.optimizer_ms = optimizer_ms;
     rec.step_ms = ms_since(t0);
     tlog.record(rec);
     if (step % cfg.log_every == 0 || step == total_steps || stopped) tlog.progress();
     if (step % cfg.straggler_every == 0) tlog.stragglers();
 
+    if (step == total_steps || stopped) training_rss_mb = peak_rss_mb();  // before the last checkpoint's buffers
     if (stopped || step % cfg.checkpoint_every == 0 || step == total_steps) save_checkpoint(step);
     if (stopped) break;
   }
 
   const double secs = std::chrono::duration<double>(Clock::now() - run_t0).count();
-  double rss = peak_rss_mb(), max_rss = 0;
-  MIXHIC_MPI_CHECK(MPI_Allreduce(&rss, &max_rss, 1, MPI_DOUBLE, MPI_MAX, world.comm));
-  log::info("{} steps in {:.1f} s ({:.2f} samples/s); peak RSS per rank {:.0f} MB (max over ranks)", step - first_step,
-            secs, (step - first_step) * cfg.global_batch / std::max(secs, 1e-9), max_rss);
+  double rss[2] = {training_rss_mb, peak_rss_mb()}, max_rss[2] = {0, 0};
+  MIXHIC_MPI_CHECK(MPI_Allreduce(rss, max_rss, 2, MPI_DOUBLE, MPI_MAX, world.comm));
+  log::info("{} steps in {:.1f} s ({:.2f} samples/s); peak RSS per rank {:.0f} MB while training, {:.0f} MB with the "
+            "last checkpoint (max over ranks)",
+            step - first_step, secs, (step - first_step) * cfg.global_batch / std::max(secs, 1e-9), max_rss[0],
+            max_rss[1]);
   log::info("parameter hash {} at step {}", parameter_hash(*model), step);
   if (stopped) {
     log::info("stopped at step {} on {}: checkpoint written; resume with --resume auto (exit code {})", step,

@@ -16,7 +16,7 @@ namespace {
 
 const char* kCsvHeader =
     "step,epoch,restart,loss,contrastive,orthogonal,mapping,lr,grad_norm,skipped,samples,step_ms,data_wait_ms,"
-    "forward_ms,backward_ms,allreduce_exposed_ms,optimizer_ms,unix_time\n";
+    "forward_ms,backward_ms,allreduce_exposed_ms,optimizer_ms,unix_time,allreduce_hidden_pct\n";
 
 std::string duration_text(double seconds) {
   if (!(seconds >= 0) || seconds > 1e8) return "?";
@@ -61,15 +61,16 @@ void TrainingLog::record(const StepRecord& r) {
     w->forward_ms += r.forward_ms;
     w->backward_ms += r.backward_ms;
     w->optimizer_ms += r.optimizer_ms;
+    w->hidden += r.allreduce_hidden;
   }
   all_ms_ += r.step_ms;
   ++all_steps_;
   if (world_.rank != 0) return;
   const double now = unix_time();
-  std::fputs(fmt::format("{},{},{},{:.7g},{:.7g},{:.7g},{:.7g},{:.6g},{:.6g},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f}\n",
+  std::fputs(fmt::format("{},{},{},{:.7g},{:.7g},{:.7g},{:.7g},{:.6g},{:.6g},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.1f}\n",
                          r.step, r.epoch, restart_, r.loss, r.contrastive, r.orthogonal, r.mapping, r.lr, r.grad_norm,
                          int(r.skipped), r.samples, r.step_ms, r.data_wait_ms, r.forward_ms, r.backward_ms,
-                         r.allreduce_exposed_ms, r.optimizer_ms, now)
+                         r.allreduce_exposed_ms, r.optimizer_ms, now, 100 * r.allreduce_hidden)
                  .c_str(),
              csv_);
   // JSON has no NaN: non-finite values are written as null.
@@ -78,10 +79,11 @@ void TrainingLog::record(const StepRecord& r) {
                          "\"orthogonal\": {}, \"mapping\": {}, \"lr\": {:.6g}, \"grad_norm\": {}, \"skipped\": {}, "
                          "\"samples\": {}, \"step_ms\": {:.3f}, \"data_wait_ms\": {:.3f}, \"forward_ms\": {:.3f}, "
                          "\"backward_ms\": {:.3f}, \"allreduce_exposed_ms\": {:.3f}, \"optimizer_ms\": {:.3f}, "
-                         "\"unix_time\": {:.3f}}}\n",
+                         "\"unix_time\": {:.3f}, \"allreduce_hidden_pct\": {:.1f}}}\n",
                          r.step, r.epoch, restart_, num(r.loss), num(r.contrastive), num(r.orthogonal), num(r.mapping),
                          r.lr, num(r.grad_norm), r.skipped ? "true" : "false", r.samples, r.step_ms, r.data_wait_ms,
-                         r.forward_ms, r.backward_ms, r.allreduce_exposed_ms, r.optimizer_ms, now)
+                         r.forward_ms, r.backward_ms, r.allreduce_exposed_ms, r.optimizer_ms, now,
+                         100 * r.allreduce_hidden)
                  .c_str(),
              jsonl_);
   std::fflush(csv_);
@@ -96,10 +98,11 @@ void TrainingLog::progress() {
   const double sps = w.samples / std::max(secs, 1e-9);
   const double wait_pct = 100.0 * w.data_wait_ms / std::max(w.step_ms, 1e-9);
   const double exposed = w.exposed_ms / w.steps;
-  std::string comm = world_.size > 1
-                         ? fmt::format(" | all-reduce {:.1f} ms exposed, {:.0f}% hidden", exposed,
-                                       allreduce_ms_ > 0 ? 100.0 * std::clamp(1.0 - exposed / allreduce_ms_, 0.0, 1.0) : 0.0)
-                         : std::string();
+  // "hidden": bytes reduced while backward still ran; "wait": what the step spent in finish(),
+  // which also absorbs other ranks' lateness (see the straggler line).
+  std::string comm = world_.size > 1 ? fmt::format(" | all-reduce {:.0f}% hidden, wait {:.1f} ms (alone {:.1f} ms)",
+                                                   100.0 * w.hidden / w.steps, exposed, allreduce_ms_)
+                                     : std::string();
   std::string mfu = peak_flops_ > 0 ? fmt::format(" | MFU {:.1f}%", 100.0 * sps * flops_per_sample_ / peak_flops_) : "";
   const double eta = (total_steps_ - last_.step) * (all_ms_ / std::max<int64_t>(all_steps_, 1)) / 1e3;
   const StepRecord& r = last_;
