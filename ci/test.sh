@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs missing Debian packages, configures a Release build,
-# builds and runs the whole ctest suite (GPU-labelled tests excluded: CI has no GPU).
+# builds and runs the whole ctest suite (GPU-labelled tests excluded: CI has no GPU). Labels:
+# mpi (under mpirun), model, train (mixhic-train end to end), slurm (a real one-node Slurm).
 #   ci/test.sh                 # build in ./build
 #   BUILD_DIR=/tmp/b ci/test.sh
 set -euo pipefail
@@ -9,6 +10,9 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
 bash ci/install-deps.sh
+# The Slurm tests start a one-node cluster and stop it themselves; this stops it even if a test
+# run is killed half-way.
+if [ "$(id -u)" -eq 0 ]; then trap "bash '$PWD/ci/slurm-local.sh' down >/dev/null 2>&1 || true" EXIT; fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMIXHIC_BUILD_TESTS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 cd "$BUILD_DIR"

@@ -1,10 +1,12 @@
 #include "mixhic/mpi_world.hpp"
 
+#include <fmt/format.h>
 #include <hdf5.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "mixhic/check.hpp"
@@ -20,6 +22,19 @@ std::vector<std::string>& temporary_outputs() {
 void remove_temporary_outputs() {
   for (auto& p : temporary_outputs()) std::remove(p.c_str());
 }
+// The Slurm scripts set MIXHIC_EXPECTED_RANKS=$SLURM_NTASKS on their launch line. A launcher
+// that cannot wire the ranks together (Open MPI under srun without PMIx, a missing srun) starts
+// N separate single-rank jobs that would each train alone: refuse that at start-up.
+void check_expected_ranks(const MpiWorld& world) {
+  const char* expected = std::getenv("MIXHIC_EXPECTED_RANKS");
+  if (!expected || !*expected || std::atoi(expected) == world.size) return;
+  throw ConfigError(fmt::format(
+      "the MPI world has {} rank(s) but the job asked for {} tasks (MIXHIC_EXPECTED_RANKS = SLURM_NTASKS): the "
+      "launcher started separate single-rank jobs or the wrong number of ranks; launch with `srun --mpi=pmix` (see "
+      "`srun --mpi=list`) or mpirun inside the allocation",
+      world.size, expected));
+}
+
 }  // namespace
 
 void remove_on_failure(const std::string& path) { temporary_outputs().push_back(path); }
@@ -44,6 +59,7 @@ int run_main(int argc, char** argv, const std::string& program,
 
   int code = 0;
   try {
+    check_expected_ranks(world);
     code = body(world, argc, argv);
   } catch (const ReportedError&) {
     remove_temporary_outputs();

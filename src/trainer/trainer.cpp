@@ -2,6 +2,7 @@
 #include "mixhic/trainer.hpp"
 
 #include <ATen/autocast_mode.h>
+#include <dlfcn.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -221,6 +222,11 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   auto [local_ranks, local_rank] = node_local(world);
   const int threads = cfg.threads > 0 ? int(cfg.threads) : std::max(1, cores_available() / std::max(1, local_ranks));
   torch::set_num_threads(threads);
+  // OpenBLAS keeps its own pthread pool, sized from OMP_NUM_THREADS when it loads and not by
+  // torch::set_num_threads: set it too, or the same run gives different bits with and without
+  // OMP_NUM_THREADS in the environment (seen: srun with OMP_NUM_THREADS=1 vs mpirun without).
+  if (auto* set_blas = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(threads);
 
   // ---- corpus (parallel HDF5) and model geometry ----------------------------------------------
   int mpi_threads = MPI_THREAD_SINGLE;
