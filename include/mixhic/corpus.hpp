@@ -1,7 +1,7 @@
 // corpus.hpp — reads a mixhic corpus (see dataprep/CORPUS_SCHEMA.md): geometry, per-sample
 // metadata and sample data, and validates a file for `mixhic-prep inspect`.
 //
-// Callers: mixhic-prep inspect, the tests, and (later) the trainer's data loader. Per-sample
+// Callers: mixhic-prep inspect, the tests, and the trainer's data loader (batch_loader.hpp). Per-sample
 // metadata is loaded whole at open (tens of bytes per sample); Hi-C windows and track rows are
 // read on demand, one contiguous hyperslab each.
 #pragma once
