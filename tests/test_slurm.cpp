@@ -52,16 +52,7 @@ class SlurmCluster : public ::testing::Test {
                          "/configs/pretrain-tiny.ini --corpus " + dir_ / "corpus.h5" + " --run-dir " + dir_ / "ref" +
                          " --max-steps " + std::to_string(steps));
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    return state(dir_ / "ref", steps, "parameter-hash");
-  }
-  static std::string state(const std::string& run, int step, const std::string& key) {
-    char name[32];
-    std::snprintf(name, sizeof name, "step-%08d", step);
-    std::ifstream in(run + "/checkpoints/" + name + "/state.txt");
-    std::string k, v;
-    while (in >> k >> v)
-      if (k == key) return v;
-    return "(no " + key + " in " + run + "/checkpoints/" + name + ")";
+    return mixhic::test::checkpoint_state(dir_ / "ref", steps, "parameter-hash");
   }
   // sbatch with the environment the scripts read; returns the job id.
   std::string submit(const std::string& env, const std::string& args, const std::string& script) {
@@ -104,8 +95,7 @@ class SlurmCluster : public ::testing::Test {
     return false;
   }
   std::string log_of(const std::string& name, const std::string& job) {
-    std::ifstream in(dir_ / (name + "-" + job + ".out"));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return mixhic::test::read_file(dir_ / (name + "-" + job + ".out"));
   }
   std::string train_env(const std::string& run, int steps) {
     return "CORPUS=" + dir_ / "corpus.h5" + " RUN_DIR=" + run + " TRAIN_CONFIG=" + kRoot +
@@ -125,7 +115,7 @@ class SlurmCluster : public ::testing::Test {
     EXPECT_NE(log.find(expect_in_log), std::string::npos) << log;
     EXPECT_NE(log.find("resumed from"), std::string::npos) << log;
     EXPECT_EQ(field(job, "Restarts"), "1");
-    EXPECT_EQ(state(run, steps, "parameter-hash"), want) << log;
+    EXPECT_EQ(mixhic::test::checkpoint_state(run, steps, "parameter-hash"), want) << log;
   }
 
   mixhic::test::TempDir dir_;

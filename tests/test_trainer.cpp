@@ -146,19 +146,12 @@ class TrainRun : public ::testing::Test {
            (extra.find("--max-steps") == std::string::npos ? " --max-steps " + std::to_string(kSteps) : "") +
            " --log-every 100 " + extra;
   }
-  static std::string state(const std::string& run_dir, int64_t step, const std::string& key) {
-    std::ifstream in(run_dir + "/checkpoints/" + fmt::format("step-{:08d}", step) + "/state.txt");
-    std::string k, v;
-    while (in >> k >> v)
-      if (k == key) return v;
-    return "(no " + key + " in step " + std::to_string(step) + " of " + run_dir + ")";
-  }
   static const std::string& reference_hash() {
     static std::string hash;
     if (hash.empty()) {
       auto r = run_command(train(2, path("reference")));
       EXPECT_EQ(r.exit_code, 0) << r.output;
-      hash = state(path("reference"), kSteps, "parameter-hash");
+      hash = test::checkpoint_state(path("reference"), kSteps, "parameter-hash");
     }
     return hash;
   }
@@ -221,10 +214,6 @@ class TrainRun : public ::testing::Test {
     in >> v;
     return v;
   }
-  static std::string slurp(const std::string& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
   // pid of `rank` from the run's ranks.txt ("rank host pid device" lines).
   static std::string rank_pid(const std::string& run_dir, int rank) {
     std::ifstream in(run_dir + "/ranks.txt");
@@ -248,29 +237,29 @@ TEST_F(TrainRun, ResumeAfterStopIsBitwiseExactOnTwoRanks) {
   r = run_command(train(2, run));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos);
-  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
-  EXPECT_EQ(state(run, kSteps, "restart"), "1");
+  EXPECT_EQ(test::checkpoint_state(run, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(test::checkpoint_state(run, kSteps, "restart"), "1");
   // Smaller buckets change which all-reduce carries which gradient, not one bit of the result.
   const std::string small = path("small-buckets");
   r = run_command(train(2, small, "--bucket-mb 0.05 --first-bucket-mb 0.01"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(state(small, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(test::checkpoint_state(small, kSteps, "parameter-hash"), reference_hash());
 }
 
 TEST_F(TrainRun, SigusrOnOneRankStopsAllAndResumesExactly) {
   const std::string run = path("signalled");
   auto rc = start(train(2, run), path("signalled.log"));
-  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 3; }, 120)) << slurp(path("signalled.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 3; }, 120)) << test::read_file(path("signalled.log"));
   std::string pid = rank_pid(run, 1);
   ASSERT_FALSE(pid.empty());
   ASSERT_EQ(std::system(("kill -USR1 " + pid).c_str()), 0);
   ASSERT_TRUE(wait_for([&] { return fs::exists(rc); }, 120));
-  const std::string log = slurp(path("signalled.log"));
+  const std::string log = test::read_file(path("signalled.log"));
   EXPECT_EQ(read_rc(rc), kExitStoppedForRequeue) << log;
   EXPECT_NE(log.find("on SIGUSR1"), std::string::npos) << log;
   auto r = run_command(train(2, run));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(test::checkpoint_state(run, kSteps, "parameter-hash"), reference_hash());
 }
 
 TEST_F(TrainRun, SigkillDuringCheckpointsLeavesAResumableRun) {
@@ -289,7 +278,7 @@ TEST_F(TrainRun, SigkillDuringCheckpointsLeavesAResumableRun) {
   }
   auto r = run_command(train(2, run));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(test::checkpoint_state(run, kSteps, "parameter-hash"), reference_hash());
 }
 
 TEST_F(TrainRun, ResumeFallsBackWhenTheNewestCheckpointIsCorrupt) {
@@ -305,7 +294,7 @@ TEST_F(TrainRun, ResumeFallsBackWhenTheNewestCheckpointIsCorrupt) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("step-00000009 is not usable"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("resumed from " + run + "/checkpoints/step-00000008"), std::string::npos) << r.output;
-  EXPECT_EQ(state(run, kSteps, "parameter-hash"), reference_hash());
+  EXPECT_EQ(test::checkpoint_state(run, kSteps, "parameter-hash"), reference_hash());
 }
 
 TEST_F(TrainRun, ResumesOnOneOrThreeRanksWithTheSameSampleSequence) {
@@ -343,14 +332,14 @@ TEST_F(TrainRun, DeadRankEndsTheJobWithinAMinute) {
   const std::string run = path("dead");
   auto t0 = std::chrono::steady_clock::now();
   auto rc = start(train(3, run, "--max-steps 100000"), path("dead.log"));
-  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << slurp(path("dead.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << test::read_file(path("dead.log"));
   std::string pid = rank_pid(run, 1);
   ASSERT_FALSE(pid.empty());
   auto t_kill = std::chrono::steady_clock::now();
   std::system(("kill -9 " + pid).c_str());
   ASSERT_TRUE(wait_for([&] { return fs::exists(rc); }, 60)) << "the job outlived a dead rank by 60 s";
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_kill).count();
-  const std::string log = slurp(path("dead.log"));
+  const std::string log = test::read_file(path("dead.log"));
   EXPECT_NE(read_rc(rc), 0);
   EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
   std::system(("pkill -9 -f '^[^ ]*mixhic-train .*run-dir " + run + " ' 2>/dev/null").c_str());
@@ -361,14 +350,14 @@ TEST_F(TrainRun, DeadRankEndsTheJobWithinAMinute) {
 TEST_F(TrainRun, HungRankIsCaughtByTheWatchdog) {
   const std::string run = path("hung");
   auto rc = start(train(3, run, "--max-steps 100000 --hang-timeout 5"), path("hung.log"));
-  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << slurp(path("hung.log"));
+  ASSERT_TRUE(wait_for([&] { return metrics(run).size() >= 2; }, 120)) << test::read_file(path("hung.log"));
   std::string pid = rank_pid(run, 2);
   ASSERT_FALSE(pid.empty());
   std::system(("kill -STOP " + pid).c_str());
   bool ended = wait_for([&] { return fs::exists(rc); }, 60);
   std::system(("kill -9 " + pid + " 2>/dev/null").c_str());
   ASSERT_TRUE(ended) << "a stopped rank hung the job";
-  const std::string log = slurp(path("hung.log"));
+  const std::string log = test::read_file(path("hung.log"));
   EXPECT_NE(read_rc(rc), 0);
   EXPECT_NE(log.find("no progress for"), std::string::npos) << log;
 }
@@ -393,7 +382,7 @@ TEST_F(TrainRun, NonFiniteSampleIsSkippedOrStopsWithItsName) {
   auto m = metrics(path("nan-skip"));
   EXPECT_EQ(m.at(1)[9], 1);  // skipped
   EXPECT_EQ(m.at(2)[9], 0);
-  EXPECT_EQ(state(path("nan-skip"), 4, "skipped-steps"), "1");
+  EXPECT_EQ(test::checkpoint_state(path("nan-skip"), 4, "skipped-steps"), "1");
 
   r = run_command(train(2, path("nan-stop"), "--max-steps 4 --nonfinite stop", bad));
   EXPECT_EQ(r.exit_code, 2) << r.output;

@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace mixhic::test {
@@ -26,6 +29,23 @@ inline CommandResult run_command(const std::string& cmd) {
   int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A value of checkpoints/step-NNNNNNNN/state.txt in a mixhic-train run directory ("key value"
+// lines), or a text saying it is missing (it then fails any comparison with the message).
+inline std::string checkpoint_state(const std::string& run_dir, int64_t step, const std::string& key) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(step));
+  std::ifstream in(run_dir + "/checkpoints/" + name + "/state.txt");
+  std::string k, v;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return "(no " + key + " in " + run_dir + "/checkpoints/" + name + "/state.txt)";
 }
 
 inline std::string shared_data(const std::string& rel) { return std::string(MIXHIC_SHARED_DATA) + "/" + rel; }

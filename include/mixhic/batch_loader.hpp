@@ -32,7 +32,11 @@ struct BatchPlan {
 
   int64_t steps_per_epoch() const;
   int64_t epoch_of(int64_t step) const { return step / steps_per_epoch(); }
-  // Corpus sample indices of this rank's slice of the global batch of `step`, in batch order.
+  // The train split's order in `epoch`: a permutation of positions in `train`.
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+  // Corpus sample indices of this rank's slice of the global batch of `step`, in batch order;
+  // `order` is epoch_order(epoch_of(step)), passed by callers that walk steps in order.
+  std::vector<int64_t> samples_at(int64_t step, const std::vector<int64_t>& order) const;
   std::vector<int64_t> samples_at(int64_t step) const;
   // The same for every rank (rank order): the global batch.
   std::vector<int64_t> global_batch_at(int64_t step) const;

@@ -40,6 +40,13 @@ struct ModelConfig {
   double weight_contrastive = 0.5, weight_orthogonal = 0.5, weight_mapping = 0.5;
   double temperature_init = 0.07, temperature_min = 0.001, temperature_max = 0.5;
 
+  // The pre-training schedule: weights of L_con, L_orth and L_mapping in `epoch` (the reference:
+  // 1, 0, 0 during the contrastive-only epochs, then the configured weights).
+  struct LossWeights {
+    double contrastive, orthogonal, mapping;
+  };
+  LossWeights loss_weights(int64_t epoch) const;
+
   // derived sizes
   int64_t pool_ratio() const { return hic_bin_bp / track_bin_bp; }  // track bins per Hi-C bin
   std::vector<int64_t> pool_factors() const;  // prime factors of pool_ratio, ascending: 50 -> 2,5,5

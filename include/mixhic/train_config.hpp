@@ -37,6 +37,7 @@ struct TrainConfig {
   std::string batch_statistics = "global";  // global: BatchNorm and contrastive over the global batch | local: per rank (DDP)
   double bucket_mb = 25.0, first_bucket_mb = 1.0;
   int64_t threads = 0;            // intra-op threads per rank; 0: cores of the node / ranks on it
+  double peak_tflops = 0;         // one GPU's dense bf16 peak, for MFU on the progress line (0: no MFU)
   // checkpoints
   int64_t checkpoint_every = 500;  // steps; also at the end and on a stop signal
   int64_t keep_checkpoints = 3;

@@ -43,7 +43,7 @@ class TrainingLog {
  private:
   struct Window {
     int64_t steps = 0, samples = 0, first_step = 0;
-    double step_ms = 0, data_wait_ms = 0, exposed_ms = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+    double step_ms = 0, data_wait_ms = 0, exposed_ms = 0;
     double hidden = 0;
   };
   MpiWorld world_;

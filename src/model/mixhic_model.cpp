@@ -48,12 +48,10 @@ torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::
 
 torch::Tensor PretrainOutput::loss(const ModelConfig& cfg, int64_t epoch, double per_sample_scale) const {
   const double con_scale = contrastive_is_global ? 1.0 : per_sample_scale;
-  // Contrastive-only epochs: the other terms enter with weight 0, so every parameter still gets a
-  // (zero) gradient and data-parallel gradient buckets fill in backward as in later epochs.
-  if (epoch < cfg.contrastive_only_epochs)
-    return con_scale * contrastive + 0.0 * (per_sample_scale * (orthogonal + mapping));
-  return (cfg.weight_contrastive * con_scale) * contrastive +
-         per_sample_scale * (cfg.weight_orthogonal * orthogonal + cfg.weight_mapping * mapping);
+  // Terms with weight 0 (the contrastive-only epochs) still enter: every parameter then gets a
+  // (zero) gradient, and data-parallel gradient buckets fill in backward as in later epochs.
+  const ModelConfig::LossWeights w = cfg.loss_weights(epoch);
+  return (w.contrastive * con_scale) * contrastive + per_sample_scale * (w.orthogonal * orthogonal + w.mapping * mapping);
 }
 
 void MixHicModelImpl::set_cross_rank_batch(CrossRankBatch* batch) {

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "mixhic/check.hpp"
+#include "mixhic/compute_threads.hpp"
 #include "mixhic/config.hpp"
 #include "mixhic/corpus.hpp"
 #include "mixhic/log.hpp"
@@ -103,7 +104,7 @@ int model_main(const MpiWorld& world, int argc, char** argv) {
   }
   if (!corpus.empty()) cfg.from_corpus_geometry(Corpus(corpus).geometry());
   cfg.validate();
-  if (threads > 0) torch::set_num_threads(int(threads));
+  if (threads > 0) set_compute_threads(int(threads));
   if (sub == "describe") describe(cfg);
   if (sub == "bench") bench(cfg, batch, steps);
   if (sub == "convert") {

@@ -28,6 +28,11 @@ int64_t ModelConfig::hic_side(int level) const {
   return s;
 }
 
+ModelConfig::LossWeights ModelConfig::loss_weights(int64_t epoch) const {
+  if (epoch < contrastive_only_epochs) return {1.0, 0.0, 0.0};
+  return {weight_contrastive, weight_orthogonal, weight_mapping};
+}
+
 void ModelConfig::from_corpus_geometry(const corpus::Geometry& g) {
   n_tracks = g.n_tracks;
   window_bins = g.window_bins;

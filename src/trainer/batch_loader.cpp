@@ -30,16 +30,19 @@ double uniform(uint64_t& state) { return double(splitmix64(state) >> 11) * 0x1.0
 
 int64_t BatchPlan::steps_per_epoch() const { return mixhic::steps_per_epoch(int64_t(train.size()), global_batch); }
 
-std::vector<int64_t> BatchPlan::samples_at(int64_t step) const {
-  const int64_t spe = steps_per_epoch();
-  const int64_t epoch = step / spe, in_epoch = step % spe;
-  // The permutation of a whole epoch is recomputed per call; callers that walk steps in order
-  // (the loader thread) cache it.
-  std::vector<int64_t> perm = epoch_permutation(seed, epoch, int64_t(train.size()));
-  BatchSlice s = rank_slice(in_epoch, global_batch, rank, world);
+std::vector<int64_t> BatchPlan::epoch_order(int64_t epoch) const {
+  return epoch_permutation(seed, epoch, int64_t(train.size()));
+}
+
+std::vector<int64_t> BatchPlan::samples_at(int64_t step, const std::vector<int64_t>& order) const {
+  BatchSlice s = rank_slice(step % steps_per_epoch(), global_batch, rank, world);
   std::vector<int64_t> out;
-  for (int64_t p = s.begin; p < s.end; ++p) out.push_back(train[perm[p]]);
+  for (int64_t p = s.begin; p < s.end; ++p) out.push_back(train[order[p]]);
   return out;
+}
+
+std::vector<int64_t> BatchPlan::samples_at(int64_t step) const {
+  return samples_at(step, epoch_order(epoch_of(step)));
 }
 
 std::vector<int64_t> BatchPlan::global_batch_at(int64_t step) const {
@@ -121,24 +124,20 @@ BatchLoader::~BatchLoader() {
 
 void BatchLoader::run() {
   try {
-    const int64_t spe = plan_.steps_per_epoch();
     int64_t cached_epoch = -1;
-    std::vector<int64_t> perm;
+    std::vector<int64_t> order;  // the epoch's permutation, computed once per epoch
     for (int64_t step = next_read_; step < end_step_; ++step) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         changed_.wait(lock, [&] { return stopping_ || ready_.size() < depth_; });
         if (stopping_) return;
       }
-      const int64_t epoch = step / spe;
+      const int64_t epoch = plan_.epoch_of(step);
       if (epoch != cached_epoch) {
-        perm = epoch_permutation(plan_.seed, epoch, int64_t(plan_.train.size()));
+        order = plan_.epoch_order(epoch);
         cached_epoch = epoch;
       }
-      BatchSlice s = rank_slice(step % spe, plan_.global_batch, plan_.rank, plan_.world);
-      std::vector<int64_t> samples;
-      for (int64_t p = s.begin; p < s.end; ++p) samples.push_back(plan_.train[perm[p]]);
-      SampleBatch batch = read(corpus_, samples, aug_, plan_.seed, epoch);
+      SampleBatch batch = read(corpus_, plan_.samples_at(step, order), aug_, plan_.seed, epoch);
       batch.step = step;
       {
         std::lock_guard<std::mutex> lock(mutex_);

@@ -37,6 +37,7 @@ po::options_description train_options(TrainConfig& c) {
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb, text(c.bucket_mb)), "gradient bucket size in MB")
       ("first-bucket-mb", po::value(&c.first_bucket_mb)->default_value(c.first_bucket_mb, text(c.first_bucket_mb)), "size of the first (last layers') bucket in MB")
       ("threads", po::value(&c.threads)->default_value(c.threads), "intra-op threads per rank (0: the node's cores / ranks on the node)")
+      ("peak-tflops", po::value(&c.peak_tflops)->default_value(c.peak_tflops, text(c.peak_tflops)), "one GPU's dense bf16 peak in TFLOP/s, for MFU (H100/H200 SXM: 989; 0: MFU not shown)")
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every), "checkpoint every N steps (also at the end and on SIGUSR1/SIGTERM)")
       ("keep-checkpoints", po::value(&c.keep_checkpoints)->default_value(c.keep_checkpoints), "complete checkpoints kept (older ones are deleted)")
       ("resume", po::value(&c.resume)->default_value(c.resume), "auto: the newest checkpoint of run-dir whose manifest verifies (none: start fresh) | none | PATH")
@@ -75,6 +76,7 @@ void TrainConfig::validate() const {
   need(log_every >= 1 && straggler_every >= 1, "log-every", "log-every and straggler-every must be >= 1");
   need(nonfinite == "skip" || nonfinite == "stop", "nonfinite", "skip | stop");
   need(hang_timeout_s > 0, "hang-timeout", "must be > 0 seconds");
+  need(peak_tflops >= 0, "peak-tflops", "must be >= 0");
 }
 
 }  // namespace mixhic

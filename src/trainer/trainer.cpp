@@ -2,7 +2,6 @@
 #include "mixhic/trainer.hpp"
 
 #include <ATen/autocast_mode.h>
-#include <dlfcn.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include "mixhic/check.hpp"
 #include "mixhic/checkpoint.hpp"
 #include "mixhic/comm.hpp"
+#include "mixhic/compute_threads.hpp"
 #include "mixhic/corpus.hpp"
 #include "mixhic/grad_buckets.hpp"
 #include "mixhic/hash.hpp"
@@ -165,13 +165,6 @@ double peak_rss_mb() {
   return ru.ru_maxrss / 1024.0;
 }
 
-// Dense bf16 tensor-core peak of the GPUs we know, for MFU; 0 (MFU not shown) otherwise.
-double bf16_peak_flops(const std::string& device_name) {
-  if (device_name.find("H100") != std::string::npos || device_name.find("H200") != std::string::npos) return 989.4e12;
-  if (device_name.find("A100") != std::string::npos) return 312e12;
-  return 0;
-}
-
 std::string rng_file(int rank) { return fmt::format("rng-rank-{:05d}.pt", rank); }
 
 // Keys of two INI texts that differ, "key: a vs b" each.
@@ -221,12 +214,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   // ---- threads: one BLAS/OpenMP pool per rank, sized to the cores this rank may use --------------
   auto [local_ranks, local_rank] = node_local(world);
   const int threads = cfg.threads > 0 ? int(cfg.threads) : std::max(1, cores_available() / std::max(1, local_ranks));
-  torch::set_num_threads(threads);
-  // OpenBLAS keeps its own pthread pool, sized from OMP_NUM_THREADS when it loads and not by
-  // torch::set_num_threads: set it too, or the same run gives different bits with and without
-  // OMP_NUM_THREADS in the environment (seen: srun with OMP_NUM_THREADS=1 vs mpirun without).
-  if (auto* set_blas = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set_blas(threads);
+  set_compute_threads(threads);  // LibTorch's and OpenBLAS's pools (bitwise results need both)
 
   // ---- corpus (parallel HDF5) and model geometry ----------------------------------------------
   int mpi_threads = MPI_THREAD_SINGLE;
@@ -417,8 +405,10 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
       comm->barrier();
       auto t0 = Clock::now();
       std::vector<std::unique_ptr<CommWork>> works;
-      for (size_t b = 0; b < buckets->bucket_count(); ++b)
-        works.push_back(comm->allreduce_sum(const_cast<torch::Tensor&>(buckets->bucket(b).flat)));
+      for (size_t b = 0; b < buckets->bucket_count(); ++b) {
+        torch::Tensor flat = buckets->bucket(b).flat;  // shares the bucket's storage
+        works.push_back(comm->allreduce_sum(flat));
+      }
       for (auto& w : works) w->wait();
       if (device.is_cuda()) torch::cuda::synchronize();
       double ms = ms_since(t0);
@@ -432,7 +422,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     return 0;
   }
 
-  const double peak = device.is_cuda() ? bf16_peak_flops(torch::cuda::is_available() ? device_name : "") : 0;
+  const double peak = device.is_cuda() ? cfg.peak_tflops * 1e12 : 0;
   TrainingLog tlog(cfg.run_dir, world, total_steps, restart, allreduce_ms, 3 * flops_fwd, peak);
   tlog.set_skipped_total(skipped_before);
   BatchLoader loader(*corpus, plan, {cfg.augment_reverse, cfg.augment_track_noise}, start_step, total_steps,
@@ -606,9 +596,8 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     rec.contrastive = agreed[0];
     rec.orthogonal = agreed[1];
     rec.mapping = agreed[2];
-    rec.loss = epoch < mcfg.contrastive_only_epochs ? agreed[0]
-                                                    : mcfg.weight_contrastive * agreed[0] + mcfg.weight_orthogonal * agreed[1] +
-                                                          mcfg.weight_mapping * agreed[2];
+    const ModelConfig::LossWeights w = mcfg.loss_weights(epoch);
+    rec.loss = w.contrastive * agreed[0] + w.orthogonal * agreed[1] + w.mapping * agreed[2];
     rec.lr = lr;
     rec.grad_norm = grad_norm;
     rec.skipped = nonfinite;

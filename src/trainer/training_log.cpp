@@ -58,9 +58,6 @@ void TrainingLog::record(const StepRecord& r) {
     w->step_ms += r.step_ms;
     w->data_wait_ms += r.data_wait_ms;
     w->exposed_ms += r.allreduce_exposed_ms;
-    w->forward_ms += r.forward_ms;
-    w->backward_ms += r.backward_ms;
-    w->optimizer_ms += r.optimizer_ms;
     w->hidden += r.allreduce_hidden;
   }
   all_ms_ += r.step_ms;
