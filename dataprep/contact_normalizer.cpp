@@ -17,11 +17,21 @@ ContactNormalizer::ContactNormalizer(const MpiWorld& world, const PrepConfig& co
 
 void ContactNormalizer::load_weights(const MpiWorld& world, const PrepPlan& plan) {
   for (size_t c = 0; c < plan.cells.size(); ++c) {
-    const CoolerFile& hic = *plan.cells[c].hic;
+    const ContactMatrix& hic = *plan.cells[c].hic;
     CellNormalization& cn = cells_[c];
     if (config_.balance == "none") continue;
     if (config_.balance == "ice") {
-      cn.ice = ice_balance(world, hic, config_.ice);
+      // ICE balances genome-wide over the whole pixel table, inter-chromosomal pixels included,
+      // which only a cooler gives; every rank holds the same plan, so all throw together.
+      const auto* cool = dynamic_cast<const CoolerFile*>(&hic);
+      if (!cool) {
+        std::string have;
+        for (auto& n : hic.bin_columns()) have += (have.empty() ? "" : ", ") + n;
+        throw ConfigError(fmt::format("balance = ice: {}: ice balancing reads a cooler pixel table; .hic inputs carry "
+                                      "their own vectors: use balance = KR | VC | VC_SQRT | SCALE (this file has: {})",
+                                      hic.path(), have.empty() ? "none" : have));
+      }
+      cn.ice = ice_balance(world, *cool, config_.ice);
       cn.weights = cn.ice.weights;
       log::info("ICE {}: {} iterations, variance {:.3g}, scale {:.6g}, {} of {} bins masked", plan.cells[c].name,
                 cn.ice.iterations, cn.ice.variance, cn.ice.scale, cn.ice.masked_bins, hic.n_bins());
@@ -48,7 +58,7 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
   std::vector<std::vector<double>> diag_terms(need_expected ? C * K * W : 0);
   double max_term = 0;
   for (size_t c = 0; c < C; ++c) {
-    const CoolerFile& hic = *plan.cells[c].hic;
+    const ContactMatrix& hic = *plan.cells[c].hic;
     for (const Extent& ext : plan.extents) {
       const CoolerChrom& hc = hic.chroms()[plan.chroms[ext.chrom].hic_index[c]];
       int64_t lo = hc.bin_begin + ext.start_bp / config_.resolution;
@@ -85,7 +95,7 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
     allreduce_fixed(world, acc);
     // Valid pixel positions per diagonal: both bins unmasked and inside an extent of the chromosome.
     for (size_t c = 0; c < C; ++c) {
-      const CoolerFile& hic = *plan.cells[c].hic;
+      const ContactMatrix& hic = *plan.cells[c].hic;
       std::vector<std::vector<int64_t>> n_valid(K, std::vector<int64_t>(W, 0));
       for (const Extent& ext : plan.extents) {
         const CoolerChrom& hc = hic.chroms()[plan.chroms[ext.chrom].hic_index[c]];

@@ -1,5 +1,7 @@
 #include "prep_config.hpp"
 
+#include <cmath>
+
 #include "mixhic/check.hpp"
 
 namespace mixhic::prep {
@@ -44,6 +46,18 @@ po::options_description prep_options(PrepConfig& c) {
       ("max-masked-bins", po::value(&o.max_masked_bins)->default_value(o.max_masked_bins, text(o.max_masked_bins)), "keep windows with up to this many masked (NaN-weight) bins, stored as 0 (reference: 0)")
       ("blacklist", po::value(&o.blacklist)->default_value(o.blacklist, text(o.blacklist)), "BED file of regions to avoid")
       ("max-blacklist-fraction", po::value(&o.max_blacklist_fraction)->default_value(o.max_blacklist_fraction, text(o.max_blacklist_fraction)), "drop windows whose span overlaps the blacklist by more than this fraction")
+      ("samples", po::value(&o.samples)->default_value(o.samples, text(o.samples)), "what a sample is: tiles (diagonal windows every stride-bp) | loops (anchor-pair windows: BEDPE positives + distance-matched negatives) | tss (windows centred on each gene's TSS, with an expression target)")
+      ("loops", po::value(&o.loops)->composing(), "samples = loops: 'CELL PATH.bedpe' positive loops of a cell (repeatable; 6+ columns, intra-chromosomal pairs are used)")
+      ("loop-min-distance-bp", po::value(&o.loop_min_distance_bp)->default_value(o.loop_min_distance_bp, text(o.loop_min_distance_bp)), "keep loops whose binned anchors are at least this far apart (reference: 20000)")
+      ("loop-max-distance-bp", po::value(&o.loop_max_distance_bp)->default_value(o.loop_max_distance_bp, text(o.loop_max_distance_bp)), "and at most this far (reference: 2000000)")
+      ("negatives-per-positive", po::value(&o.negatives_per_positive)->default_value(o.negatives_per_positive, text(o.negatives_per_positive)), "negatives kept per kept positive, per cell and chromosome (reference: 1)")
+      ("loop-seed", po::value(&o.loop_seed)->default_value(o.loop_seed, text(o.loop_seed)), "seed of the negative draw; negatives are a function of (seed, cell, chromosome), not of the rank count")
+      ("loop-exclusion-bins", po::value(&o.loop_exclusion_bins)->default_value(o.loop_exclusion_bins, text(o.loop_exclusion_bins)), "a negative may not lie within this many bins of a positive on both anchors")
+      ("genes", po::value(&o.genes)->default_value(o.genes, text(o.genes)), "samples = tss: gene annotation, BED6/BED12 (TSS = start on +, end on -) or GTF (gene, else transcript features)")
+      ("expression", po::value(&o.expression)->composing(), "samples = tss: 'CELL PATH.bw' expression (CAGE/RNA) bigWig of a cell (repeatable); target = log2(1 + mean per Hi-C bin)")
+      ("gene-split", po::value(&o.gene_split)->default_value(o.gene_split, text(o.gene_split)), "samples = tss: chrom (split by val-chroms/test-chroms) | random (the reference's random gene split)")
+      ("gene-split-seed", po::value(&o.gene_split_seed)->default_value(o.gene_split_seed, text(o.gene_split_seed)), "gene-split = random: seed (reference: 8)")
+      ("gene-split-fractions", po::value(&o.gene_split_fractions)->default_value(o.gene_split_fractions, text(o.gene_split_fractions)), "gene-split = random: train,val,test fractions (reference: 0.8,0.1,0.1)")
       ("input-checksums", po::value(&o.input_checksums)->default_value(o.input_checksums, text(o.input_checksums)), "hash every input file into the provenance record")
       ("log-all-ranks", po::value(&o.log_all_ranks)->default_value(o.log_all_ranks, text(o.log_all_ranks)), "log from every rank, not only rank 0");
   return t;
@@ -72,6 +86,35 @@ void validate(const PrepConfig& c) {
        "in [0, window-bins]", std::to_string(c.max_masked_bins));
   need(c.max_blacklist_fraction >= 0 && c.max_blacklist_fraction <= 1, "max-blacklist-fraction", "in [0, 1]",
        fmt::format("{}", c.max_blacklist_fraction));
+  need(c.samples == "tiles" || c.samples == "loops" || c.samples == "tss", "samples", "tiles | loops | tss", c.samples);
+  if (c.samples == "loops") {
+    need(!c.loops.empty(), "loops", "at least one 'CELL PATH.bedpe' line with samples = loops", "none");
+    need(c.loop_min_distance_bp >= 0 && c.loop_min_distance_bp <= c.loop_max_distance_bp, "loop-min-distance-bp",
+         fmt::format("in [0, loop-max-distance-bp = {}]", c.loop_max_distance_bp), std::to_string(c.loop_min_distance_bp));
+    need(c.negatives_per_positive >= 0, "negatives-per-positive", ">= 0", std::to_string(c.negatives_per_positive));
+    need(c.loop_exclusion_bins >= 0, "loop-exclusion-bins", ">= 0", std::to_string(c.loop_exclusion_bins));
+    need(c.hic_transform != "oe", "hic-transform",
+         "reference | log1p | none with samples = loops (oe has expected values only for offsets < window-bins)", c.hic_transform);
+  }
+  if (c.samples == "tss") {
+    need(!c.genes.empty(), "genes", "a BED or GTF gene annotation with samples = tss", "nothing");
+    need(!c.expression.empty(), "expression", "one 'CELL PATH.bw' line per cell with samples = tss", "none");
+    need(c.gene_split == "chrom" || c.gene_split == "random", "gene-split", "chrom | random", c.gene_split);
+    auto f = split_list(c.gene_split_fractions);
+    bool ok = f.size() == 3;
+    double sum = 0;
+    for (auto& x : f) {
+      try {
+        double v = std::stod(x);
+        ok = ok && v >= 0;
+        sum += v;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    need(ok && std::abs(sum - 1) < 1e-9, "gene-split-fractions", "three fractions >= 0 summing to 1, e.g. 0.8,0.1,0.1",
+         c.gene_split_fractions);
+  }
   need(c.ice.max_iters > 0 && c.ice.tol > 0 && c.ice.ignore_diags >= 0, "ice-*",
        "max-iters > 0, tol > 0, ignore-diags >= 0", "other values");
 }

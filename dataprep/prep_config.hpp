@@ -48,6 +48,19 @@ struct PrepConfig {
   int64_t max_masked_bins = 0;
   std::string blacklist;
   double max_blacklist_fraction = 0;
+  // downstream samples (CORPUS_SCHEMA.md "Downstream samples")
+  std::string samples = "tiles";  // tiles | loops | tss
+  std::vector<std::string> loops;  // "CELL BEDPE"
+  int64_t loop_min_distance_bp = 20000;
+  int64_t loop_max_distance_bp = 2000000;
+  int64_t negatives_per_positive = 1;
+  int64_t loop_seed = 1;
+  int64_t loop_exclusion_bins = 2;
+  std::string genes;
+  std::vector<std::string> expression;  // "CELL BIGWIG"
+  std::string gene_split = "chrom";     // chrom | random
+  int64_t gene_split_seed = 8;
+  std::string gene_split_fractions = "0.8,0.1,0.1";
   // run
   bool input_checksums = true;
   bool log_all_ranks = false;

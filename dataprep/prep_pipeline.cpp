@@ -7,8 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <future>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
 
 #include "contact_normalizer.hpp"
+#include "downstream_samples.hpp"
 #include "mixhic/check.hpp"
 #include "mixhic/corpus_schema.hpp"
 #include "mixhic/exact_sum.hpp"
@@ -29,12 +34,13 @@ using Clock = std::chrono::steady_clock;
 // (measured: the write phase went from 0.09 s to 0.02 s on 2 ranks, 5,096 samples).
 constexpr bool kCollectiveWrites = false;
 
-enum Reject : int { kKept = 0, kSparse, kMasked, kNonfinite, kBlacklist, kReasons };
+// kSurplus: a loop negative that passed the filters but exceeds negatives-per-positive.
+enum Reject : int { kKept = 0, kSparse, kMasked, kNonfinite, kBlacklist, kSurplus, kReasons };
 
 // What this rank extracted from its block of windows.
 struct ExtractedWindows {
   std::vector<uint8_t> verdict;     // per window of the block: Reject
-  std::vector<float> hic;           // packed triangles of kept windows
+  std::vector<float> hic;           // packed triangles (pairs: full W x W) of kept windows
   std::vector<float> nonzero_frac;  // of kept windows
   std::vector<int16_t> masked;      // of kept windows
   double read_seconds = 0;          // spent reading (and inflating) pixel rows
@@ -47,14 +53,77 @@ double blacklist_fraction(const PrepPlan& plan, const std::string& chrom, int64_
   return double(std::min(covered, end - start)) / double(end - start);
 }
 
+// A loop sample: rows = W bins from window.bin, columns = W bins from pair.bin2 (bin2 >= bin). Every
+// pixel needed is in rows [bin, bin + W) with bin2 < pair.bin2 + W: where the two windows overlap,
+// pixel (row r, column c < r) is stored as (c, r) and c lies in the row window.
+void extract_pair(const PrepConfig& cfg, const PrepPlan& plan, const ContactNormalizer& norm, const ContactWindow& w,
+                  const DownstreamSample& pair, ExtractedWindows& out, uint8_t& verdict_out) {
+  const int64_t W = cfg.window_bins;
+  const int c = w.cell;
+  const auto& hic = *plan.cells[c].hic;
+  auto read_start = Clock::now();
+  PixelBlock px = hic.read_rows(w.bin, w.bin + W, pair.bin2 + W);
+  out.read_seconds += std::chrono::duration<double>(Clock::now() - read_start).count();
+  std::vector<double> raw(W * W, 0.0);
+  auto in_rows = [&](int64_t b) { return b >= w.bin && b < w.bin + W; };
+  auto in_cols = [&](int64_t b) { return b >= pair.bin2 && b < pair.bin2 + W; };
+  for (size_t k = 0; k < px.size(); ++k) {
+    const int64_t r = px.bin1[k], col = px.bin2[k];
+    if (in_rows(r) && in_cols(col)) raw[(r - w.bin) * W + (col - pair.bin2)] = px.count[k];
+    if (in_rows(col) && in_cols(r)) raw[(col - w.bin) * W + (r - pair.bin2)] = px.count[k];
+  }
+  std::set<int64_t> masked_bins;
+  for (int64_t a = 0; a < W; ++a) {
+    if (norm.masked(c, w.bin + a)) masked_bins.insert(w.bin + a);
+    if (norm.masked(c, pair.bin2 + a)) masked_bins.insert(pair.bin2 + a);
+  }
+  int64_t nonzero = 0;
+  bool nonfinite = false;
+  for (int64_t a = 0; a < W; ++a)
+    for (int64_t b = 0; b < W; ++b) {
+      double v = raw[a * W + b] * norm.weight(c, w.bin + a) * norm.weight(c, pair.bin2 + b);
+      raw[a * W + b] = v;
+      bool masked_pixel = norm.masked(c, w.bin + a) || norm.masked(c, pair.bin2 + b);
+      if (!std::isfinite(v) && !masked_pixel) nonfinite = true;
+      if (std::isfinite(v) && v != 0) ++nonzero;
+    }
+  const int64_t masked = static_cast<int64_t>(masked_bins.size());
+  const double nz_frac = double(nonzero) / double(W * W);
+  const std::string& chrom = plan.chroms[w.chrom].name;
+  const int64_t span = W * cfg.resolution;
+  uint8_t verdict = kKept;
+  if (masked > cfg.max_masked_bins) verdict = kMasked;
+  else if (nonfinite) verdict = kNonfinite;
+  else if (nz_frac < cfg.min_nonzero_fraction) verdict = kSparse;
+  else if (!plan.blacklist.empty() &&
+           std::max(blacklist_fraction(plan, chrom, w.start_bp, w.start_bp + span),
+                    blacklist_fraction(plan, chrom, pair.start2_bp, pair.start2_bp + span)) > cfg.max_blacklist_fraction)
+    verdict = kBlacklist;
+  verdict_out = verdict;
+  if (verdict != kKept) return;
+  const int64_t offset = pair.bin2 - w.bin;
+  for (int64_t a = 0; a < W; ++a)
+    for (int64_t b = 0; b < W; ++b) {
+      double v = raw[a * W + b];
+      out.hic.push_back(std::isfinite(v) ? static_cast<float>(norm.transform(c, w.chrom, std::llabs(offset + b - a), v)) : 0.0f);
+    }
+  out.nonzero_frac.push_back(static_cast<float>(nz_frac));
+  out.masked.push_back(static_cast<int16_t>(masked));
+}
+
 // Reads the diagonal band of the Hi-C rows the rank's windows cover, chunk by chunk, and turns
 // each window into a packed, normalised triangle plus its filter verdict.
 ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, const ContactNormalizer& norm,
-                                 Block mine) {
+                                 Block mine, const DownstreamPlan& ds) {
   const int64_t W = cfg.window_bins, n_tri = corpus::triangle_size(W);
   const int64_t max_rows = std::max<int64_t>(4096, 4 * W);
   ExtractedWindows out;
   out.verdict.assign(mine.size(), kKept);
+  if (ds.source == "loops") {
+    for (int64_t k = mine.begin; k < mine.end; ++k)
+      extract_pair(cfg, plan, norm, plan.windows[k], ds.samples[k], out, out.verdict[k - mine.begin]);
+    return out;
+  }
   std::vector<double> band, win(W * W);
   auto last_report = Clock::now();
   int64_t i = mine.begin;
@@ -66,7 +135,7 @@ ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, co
            plan.windows[j].bin + W - first.bin <= max_rows)
       ++j;
     const int64_t lo = first.bin, hi = plan.windows[j - 1].bin + W;
-    const CoolerFile& hic = *plan.cells[first.cell].hic;
+    const ContactMatrix& hic = *plan.cells[first.cell].hic;
     auto read_start = Clock::now();
     PixelBlock px = hic.read_rows(lo, hi, hi);
     out.read_seconds += std::chrono::duration<double>(Clock::now() - read_start).count();
@@ -132,8 +201,47 @@ struct TrackLayout {
   std::vector<Segment> segments;
   std::vector<int64_t> window_row;  // per window (global index): first row, -1 if not kept
   std::vector<int64_t> new_row;     // per window: first row this window adds (rows before were added earlier)
+  std::vector<int64_t> window_row2;  // downstream samples: first row of anchor 2
   int64_t n_rows = 0;
 };
+
+// Downstream samples: both anchors of every kept sample, sorted by (cell, chromosome, start) and
+// merged into segments where they overlap or touch; each anchor span is stored once.
+TrackLayout lay_out_anchors(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
+                            const std::vector<uint8_t>& verdicts) {
+  TrackLayout t;
+  const int64_t span = cfg.anchor_bp(), tb = cfg.track_bin_bp;
+  using Key = std::tuple<int16_t, int32_t, int64_t>;
+  std::map<Key, int64_t> row_of;
+  for (size_t k = 0; k < plan.windows.size(); ++k) {
+    if (verdicts[k] != kKept) continue;
+    const ContactWindow& w = plan.windows[k];
+    row_of[{w.cell, w.chrom, w.start_bp}] = -1;
+    row_of[{w.cell, w.chrom, ds.samples[k].start2_bp}] = -1;
+  }
+  for (auto& [key, row] : row_of) {
+    auto [cell, chrom, start] = key;
+    TrackLayout::Segment* seg = t.segments.empty() ? nullptr : &t.segments.back();
+    int64_t seg_end = seg ? seg->start_bp + seg->n_rows * tb : 0;
+    if (seg && seg->cell == cell && seg->chrom == chrom && start <= seg_end) {
+      seg->n_rows += std::max<int64_t>(0, start + span - seg_end) / tb;
+      row = seg->row + (start - seg->start_bp) / tb;
+    } else {
+      t.segments.push_back({cell, chrom, start, span / tb, t.n_rows});
+      row = t.n_rows;
+    }
+    t.n_rows = t.segments.back().row + t.segments.back().n_rows;
+  }
+  t.window_row.assign(plan.windows.size(), -1);
+  t.window_row2.assign(plan.windows.size(), -1);
+  for (size_t k = 0; k < plan.windows.size(); ++k) {
+    if (verdicts[k] != kKept) continue;
+    const ContactWindow& w = plan.windows[k];
+    t.window_row[k] = row_of[{w.cell, w.chrom, w.start_bp}];
+    t.window_row2[k] = row_of[{w.cell, w.chrom, ds.samples[k].start2_bp}];
+  }
+  return t;
+}
 
 TrackLayout lay_out_tracks(const PrepConfig& cfg, const PrepPlan& plan, const std::vector<uint8_t>& verdicts) {
   TrackLayout t;
@@ -199,12 +307,24 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   PhaseClock phase;
   const bool root = world.rank == 0;
   PrepPlan plan;
-  agree(world, [&] { plan = make_plan(cfg); });
-  const int64_t W = cfg.window_bins, A = cfg.track_bins_per_anchor(), n_tri = corpus::triangle_size(W);
+  DownstreamPlan ds;
+  agree(world, [&] {
+    plan = make_plan(cfg);
+    if (cfg.samples != "tiles") ds = plan_downstream(cfg, plan);
+  });
+  const bool downstream = cfg.samples != "tiles", pairs = cfg.samples == "loops";
+  const int64_t W = cfg.window_bins, A = cfg.track_bins_per_anchor();
+  // the stored Hi-C values per sample: the packed triangle on the diagonal, W x W for pairs
+  const int64_t n_tri = pairs ? W * W : corpus::triangle_size(W);
   const int64_t T = static_cast<int64_t>(plan.track_names.size());
   const int64_t n_windows = static_cast<int64_t>(plan.windows.size());
-  log::info("{} cells x {} tracks, {} windows of {}x{} bins at {} bp on {} rank(s)", plan.cells.size(), T, n_windows, W, W,
-            cfg.resolution, world.size);
+  log::info("{} cells x {} tracks, {} {} of {}x{} bins at {} bp on {} rank(s)", plan.cells.size(), T, n_windows,
+            downstream ? cfg.samples + " samples" : "windows", W, W, cfg.resolution, world.size);
+  if (downstream)
+    log::info("{}: {} input records; dropped {} inter-chromosomal, {} outside the distance range, {} whose window leaves "
+              "the chromosome/regions, {} on other chromosomes, {} duplicates",
+              cfg.samples, ds.n_input, ds.n_dropped_inter, ds.n_dropped_distance, ds.n_dropped_outside,
+              ds.n_dropped_unknown, ds.n_duplicates);
 
   // Input checksums take one pass over every input; rank 0 does it while the ranks extract.
   std::vector<std::string> input_paths, input_roles, input_cells, input_names;
@@ -218,6 +338,28 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
       input_roles.push_back("track");
       input_cells.push_back(cell.name);
       input_names.push_back(plan.track_names[t]);
+    }
+  }
+  for (const auto& line : cfg.loops) {  // validated by plan_downstream: "CELL PATH"
+    std::istringstream in(line);
+    std::string cell, path;
+    in >> cell >> path;
+    if (!pairs) break;
+    input_paths.push_back(path);
+    input_roles.push_back("loops");
+    input_cells.push_back(cell);
+    input_names.push_back("");
+  }
+  if (cfg.samples == "tss") {
+    input_paths.push_back(cfg.genes);
+    input_roles.push_back("genes");
+    input_cells.push_back("");
+    input_names.push_back("");
+    for (size_t c = 0; c < plan.cells.size(); ++c) {
+      input_paths.push_back(ds.expression_paths[c]);
+      input_roles.push_back("expression");
+      input_cells.push_back(plan.cells[c].name);
+      input_names.push_back("");
     }
   }
   if (!cfg.blacklist.empty()) {
@@ -240,10 +382,33 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
 
   // 1. Windows: this rank's contiguous block, filters applied.
   Block mine = block_of(n_windows, world.rank, world.size);
-  ExtractedWindows ex = extract_windows(cfg, plan, norm, mine);
+  ExtractedWindows ex = extract_windows(cfg, plan, norm, mine, ds);
   phase.done("windows (read, filter)");
   log::info("  of which pixel reads          {:.3f} s", ex.read_seconds);
   std::vector<uint8_t> verdicts = allgather_bytes(world, ex.verdict);
+  if (pairs) {
+    // Negatives beyond negatives-per-positive x kept positives are dropped from what this rank
+    // extracted (the choice depends on every rank's verdicts, so it follows the allgather).
+    std::vector<uint8_t> kept(verdicts.size());
+    for (size_t k = 0; k < kept.size(); ++k) kept[k] = verdicts[k] == kKept;
+    std::vector<uint8_t> store = cap_negatives(cfg, plan, ds, kept);
+    ExtractedWindows capped;
+    size_t j = 0;
+    for (int64_t k = mine.begin; k < mine.end; ++k) {
+      if (verdicts[k] != kKept) continue;
+      if (store[k]) {
+        capped.hic.insert(capped.hic.end(), ex.hic.begin() + j * n_tri, ex.hic.begin() + (j + 1) * n_tri);
+        capped.nonzero_frac.push_back(ex.nonzero_frac[j]);
+        capped.masked.push_back(ex.masked[j]);
+      }
+      ++j;
+    }
+    ex.hic.swap(capped.hic);
+    ex.nonzero_frac.swap(capped.nonzero_frac);
+    ex.masked.swap(capped.masked);
+    for (size_t k = 0; k < kept.size(); ++k)
+      if (kept[k] && !store[k]) verdicts[k] = kSurplus;
+  }
   int64_t counts[kReasons] = {0};
   for (uint8_t v : verdicts) ++counts[v];
   const int64_t n_kept = counts[kKept];
@@ -258,12 +423,25 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
 
   // 2. Track rows: every rank knows the layout; it bins the rows its windows span and writes the
   // rows its windows add first.
-  TrackLayout layout = lay_out_tracks(cfg, plan, verdicts);
+  TrackLayout layout = downstream ? lay_out_anchors(cfg, plan, ds, verdicts) : lay_out_tracks(cfg, plan, verdicts);
   std::vector<int64_t> my_kept;
   for (int64_t k = mine.begin; k < mine.end; ++k)
     if (verdicts[k] == kKept) my_kept.push_back(k);
   int64_t span_lo = 0, span_hi = 0, write_lo = 0, write_hi = 0;
-  if (!my_kept.empty()) {
+  if (downstream) {
+    // Anchors of downstream samples are not in row order: each rank writes an even block of
+    // rows, and separately bins the span its own samples' anchors cover (for their digests).
+    Block rows_block = block_of(layout.n_rows, world.rank, world.size);
+    write_lo = rows_block.begin;
+    write_hi = rows_block.end;
+    if (!my_kept.empty()) {
+      span_lo = layout.n_rows;
+      for (int64_t k : my_kept) {
+        span_lo = std::min({span_lo, layout.window_row[k], layout.window_row2[k]});
+        span_hi = std::max({span_hi, layout.window_row[k] + A, layout.window_row2[k] + A});
+      }
+    }
+  } else if (!my_kept.empty()) {
     span_lo = layout.window_row[my_kept.front()];
     span_hi = layout.window_row[my_kept.back()] + A;
     write_lo = layout.new_row[my_kept.front()];
@@ -276,8 +454,16 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     span_lo = span_hi = write_lo = write_hi = next;
   }
   TrackBinner binner(cfg, plan);
-  std::vector<float> rows((span_hi - span_lo) * T);
+  std::vector<float> rows((span_hi - span_lo) * T), block_rows;
   bin_rows(binner, cfg, layout, span_lo, span_hi, rows.data());
+  if (downstream) {
+    block_rows.resize((write_hi - write_lo) * T);
+    bin_rows(binner, cfg, layout, write_lo, write_hi, block_rows.data());
+  }
+  // The rows this rank writes (and sums for the z-score).
+  auto written = [&](int64_t r, int64_t t) -> float& {
+    return downstream ? block_rows[(r - write_lo) * T + t] : rows[(r - span_lo) * T + t];
+  };
 
   phase.done("track bins");
   std::vector<double> track_mean(T, 0.0), track_std(T, 1.0);
@@ -285,14 +471,14 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     double local_max = 0;
     for (int64_t r = write_lo; r < write_hi; ++r)
       for (int64_t t = 0; t < T; ++t) {
-        double v = rows[(r - span_lo) * T + t];
+        double v = written(r, t);
         local_max = std::max({local_max, std::fabs(v), v * v});
       }
     FixedPoint fp(global_max_abs(world, local_max));
     std::vector<Fixed128> acc(2 * T, 0);
     for (int64_t r = write_lo; r < write_hi; ++r)
       for (int64_t t = 0; t < T; ++t) {
-        double v = rows[(r - span_lo) * T + t];
+        double v = written(r, t);
         acc[t] += fp.to_fixed(v);
         acc[T + t] += fp.to_fixed(v * v);
       }
@@ -305,32 +491,58 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     }
     for (size_t i = 0; i < rows.size(); ++i)
       rows[i] = static_cast<float>((rows[i] - track_mean[i % T]) / track_std[i % T]);
+    for (size_t i = 0; i < block_rows.size(); ++i)
+      block_rows[i] = static_cast<float>((block_rows[i] - track_mean[i % T]) / track_std[i % T]);
   }
 
   // 3. Sample metadata and digests (for corpus-id).
   const int64_t my_n = static_cast<int64_t>(my_kept.size());
   std::vector<int16_t> s_cell(my_n);
   std::vector<int32_t> s_chrom(my_n);
-  std::vector<int64_t> s_start(my_n), s_row(my_n);
+  std::vector<int64_t> s_start(my_n), s_row(my_n), s_start2(my_n), s_row2(my_n);
   std::vector<int8_t> s_split(my_n);
   std::vector<int64_t> digests(my_n);
+  std::vector<float> s_target(cfg.samples == "tss" ? my_n * W : 0);
   for (int64_t s = 0; s < my_n; ++s) {
-    const ContactWindow& w = plan.windows[my_kept[s]];
+    const int64_t k = my_kept[s];
+    const ContactWindow& w = plan.windows[k];
     corpus::SampleMeta m;
     m.cell = w.cell;
     m.chrom = w.chrom;
     m.start1_bp = m.start2_bp = w.start_bp;
-    m.track_row1 = m.track_row2 = layout.window_row[my_kept[s]];
+    m.track_row1 = m.track_row2 = layout.window_row[k];
     m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
+    if (downstream) {
+      m.start2_bp = ds.samples[k].start2_bp;
+      m.track_row2 = layout.window_row2[k];
+      m.split = ds.samples[k].split;
+    }
     m.nonzero_frac = ex.nonzero_frac[s];
     m.masked_bins = ex.masked[s];
     s_cell[s] = m.cell;
     s_chrom[s] = m.chrom;
     s_start[s] = m.start1_bp;
+    s_start2[s] = m.start2_bp;
     s_row[s] = m.track_row1;
+    s_row2[s] = m.track_row2;
     s_split[s] = m.split;
+    // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
+    corpus::SampleExtras extras;
+    if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
+    if (cfg.samples == "tss") {
+      float* target = &s_target[s * W];
+      const auto& d = ds.samples[k];
+      ds.expression[w.cell].bin_means(ds.expression_chrom[w.cell][w.chrom], w.start_bp, cfg.resolution, W, target);
+      for (int64_t b = 0; b < W; ++b) target[b] = static_cast<float>(std::log2(1.0 + double(target[b])));
+      extras.target = target;
+      extras.n_target = W;
+      extras.tss_bp = d.tss_bp;
+      extras.gene = d.gene;
+    }
+    const float* tracks2 = m.track_row2 != m.track_row1 ? &rows[(m.track_row2 - span_lo) * T] : nullptr;
     digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_tri], n_tri, m,
-                                                            &rows[(m.track_row1 - span_lo) * T], nullptr, A * T));
+                                                            &rows[(m.track_row1 - span_lo) * T], tracks2, A * T,
+                                                            downstream ? &extras : nullptr));
   }
   std::vector<int64_t> all_digests = allgather_i64(world, digests);
   corpus::Geometry geo{cfg.resolution, W, cfg.stride_bp, cfg.track_bin_bp, A, T};
@@ -348,7 +560,8 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     h5::set_attr(f, "format", corpus::kFormat);
     h5::set_attr(f, "format-version", corpus::kFormatVersion);
     h5::set_attr(f, "corpus-id", corpus_id);
-    h5::set_attr(f, "sample-kind", "diagonal");
+    h5::set_attr(f, "sample-kind", pairs ? "pair" : "diagonal");
+    h5::set_attr(f, "sample-source", cfg.samples);
     h5::set_attr(f, "created-by", "mixhic-prep 0.1.0");
     {
       h5::Handle g = h5::create_group(f, "geometry");
@@ -357,7 +570,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
       h5::set_attr(g, "stride-bp", cfg.stride_bp);
       h5::set_attr(g, "track-bin-bp", cfg.track_bin_bp);
       h5::set_attr(g, "track-bins-per-anchor", A);
-      h5::set_attr(g, "hic-layout", "upper-triangle");
+      h5::set_attr(g, "hic-layout", pairs ? "full" : "upper-triangle");
     }
     const int64_t C = static_cast<int64_t>(plan.cells.size()), K = static_cast<int64_t>(plan.chroms.size());
     std::vector<std::string> cell_names, hic_files, chrom_names;
@@ -397,7 +610,8 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     }
     {
       h5::Handle sig = h5::create_dataset(f, corpus::kTrackSignal, H5T_NATIVE_FLOAT, {hsize_t(layout.n_rows), hsize_t(T)});
-      h5::write_rows(sig.get(), write_lo, write_hi - write_lo, rows.data() + (write_lo - span_lo) * T, kCollectiveWrites);
+      h5::write_rows(sig.get(), write_lo, write_hi - write_lo,
+                     downstream ? block_rows.data() : rows.data() + (write_lo - span_lo) * T, kCollectiveWrites);
     }
     auto samples = [&](const char* name, hid_t type, const auto& data, int64_t width) {
       std::vector<hsize_t> dims{hsize_t(at.total)};
@@ -409,17 +623,41 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     samples(corpus::kSampleCell, H5T_NATIVE_INT16, s_cell, 1);
     samples(corpus::kSampleChrom, H5T_NATIVE_INT32, s_chrom, 1);
     samples(corpus::kSampleStart1, H5T_NATIVE_INT64, s_start, 1);
-    samples(corpus::kSampleStart2, H5T_NATIVE_INT64, s_start, 1);
+    samples(corpus::kSampleStart2, H5T_NATIVE_INT64, s_start2, 1);
     samples(corpus::kSampleTrackRow1, H5T_NATIVE_INT64, s_row, 1);
-    samples(corpus::kSampleTrackRow2, H5T_NATIVE_INT64, s_row, 1);
+    samples(corpus::kSampleTrackRow2, H5T_NATIVE_INT64, s_row2, 1);
     samples(corpus::kSampleSplit, H5T_NATIVE_INT8, s_split, 1);
     samples(corpus::kSampleNonzero, H5T_NATIVE_FLOAT, ex.nonzero_frac, 1);
     samples(corpus::kSampleMasked, H5T_NATIVE_INT16, ex.masked, 1);
+    if (downstream) {
+      // Per-sample annotations every rank knows from the plan: rank 0 writes them whole.
+      std::vector<int8_t> label;
+      std::vector<int64_t> anchor1, anchor2, tss;
+      std::vector<std::string> gene;
+      for (size_t k = 0; k < plan.windows.size(); ++k) {
+        if (verdicts[k] != kKept) continue;
+        label.push_back(ds.samples[k].label);
+        anchor1.push_back(ds.samples[k].anchor1_bp);
+        anchor2.push_back(ds.samples[k].anchor2_bp);
+        tss.push_back(ds.samples[k].tss_bp);
+        gene.push_back(ds.samples[k].gene);
+      }
+      if (pairs) {
+        h5::write_1d(f, corpus::kSampleLabel, label, {}, root);
+        h5::write_1d(f, corpus::kSampleAnchor1, anchor1, {}, root);
+        h5::write_1d(f, corpus::kSampleAnchor2, anchor2, {}, root);
+      } else {
+        samples(corpus::kSampleTarget, H5T_NATIVE_FLOAT, s_target, W);
+        h5::write_1d(f, corpus::kSampleTss, tss, {}, root);
+        h5::write_strings(f, corpus::kSampleGene, gene, root);
+      }
+    }
     {
       std::vector<int64_t> split_idx[3];
       int64_t index = 0;
       for (size_t k = 0; k < plan.windows.size(); ++k)
-        if (verdicts[k] == kKept) split_idx[int(plan.chroms[plan.windows[k].chrom].split)].push_back(index++);
+        if (verdicts[k] == kKept)
+          split_idx[downstream ? int(ds.samples[k].split) : int(plan.chroms[plan.windows[k].chrom].split)].push_back(index++);
       h5::write_1d(f, "splits/train", split_idx[0], {}, root);
       h5::write_1d(f, "splits/val", split_idx[1], {}, root);
       h5::write_1d(f, "splits/test", split_idx[2], {}, root);
@@ -471,6 +709,21 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
       h5::set_attr(g, "n-rejected-nonfinite", counts[kNonfinite]);
       h5::set_attr(g, "n-rejected-masked", counts[kMasked]);
       h5::set_attr(g, "n-rejected-blacklist", counts[kBlacklist]);
+      if (downstream) {
+        int64_t n_pos = 0;
+        for (size_t k = 0; k < plan.windows.size(); ++k) n_pos += verdicts[k] == kKept && ds.samples[k].label;
+        h5::set_attr(g, "n-input-records", ds.n_input);
+        h5::set_attr(g, "n-dropped-interchromosomal", ds.n_dropped_inter);
+        h5::set_attr(g, "n-dropped-distance", ds.n_dropped_distance);
+        h5::set_attr(g, "n-dropped-outside", ds.n_dropped_outside);
+        h5::set_attr(g, "n-dropped-other-chrom", ds.n_dropped_unknown);
+        h5::set_attr(g, "n-duplicates", ds.n_duplicates);
+        if (pairs) {
+          h5::set_attr(g, "n-surplus-negatives", counts[kSurplus]);
+          h5::set_attr(g, "n-positives", n_pos);
+          h5::set_attr(g, "n-negatives", n_kept - n_pos);
+        }
+      }
     }
     {
       h5::Handle g = h5::create_group(f, "provenance");

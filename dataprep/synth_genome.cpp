@@ -46,7 +46,7 @@ uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-enum class Stream : uint64_t { kGenome = 1, kCell = 2, kContacts = 3, kTracks = 4 };
+enum class Stream : uint64_t { kGenome = 1, kCell = 2, kContacts = 3, kTracks = 4, kGenes = 5, kCage = 6 };
 
 uint64_t stream_seed(uint64_t seed, Stream s, uint64_t cell = 0, uint64_t chrom = 0) {
   return mix64(mix64(mix64(seed ^ mix64(static_cast<uint64_t>(s))) ^ cell) ^ chrom);
@@ -556,6 +556,49 @@ TrackSet simulate_tracks(const ChromLayout& c, const CellChromState& s, int64_t 
   return out;
 }
 
+// ---- downstream inputs: genes and expression -------------------------------------------------
+// One gene per promoter, strand and length (5-50 kb) from their own stream so the other outputs
+// do not change. Expression of gene g in a cell = factor_g (lognormal, shared by the cells) x
+// (12 if the promoter is active, 0.3 otherwise) x cell noise (lognormal 0.3), written as a CAGE
+// peak (sigma 300 bp) at the TSS on a 0.05 background, Poisson-sampled like the tracks.
+
+struct SynthGene {
+  int64_t tss;
+  char strand;
+  int64_t start, end;
+  double factor;
+};
+
+std::vector<SynthGene> make_genes(const ChromLayout& c, Rng& rng) {
+  std::vector<SynthGene> genes;
+  for (int64_t p : c.promoters) {
+    SynthGene g;
+    g.tss = p;
+    g.strand = rng.chance(0.5) ? '+' : '-';
+    const int64_t len = rng.uniform_int(5'000, 50'000);
+    g.start = g.strand == '+' ? p : std::max<int64_t>(0, p + 1 - len);
+    g.end = g.strand == '+' ? std::min(c.length, p + len) : p + 1;
+    g.factor = rng.lognormal(0.5);
+    genes.push_back(g);
+  }
+  return genes;
+}
+
+std::vector<float> simulate_cage(const ChromLayout& c, const CellChromState& s, const std::vector<SynthGene>& genes,
+                                 int64_t span, Rng& rng) {
+  const int64_t n = ceil_div(c.length, span);
+  std::vector<double> mean(n, 0.05);
+  for (size_t k = 0; k < genes.size(); ++k) {
+    const double level = genes[k].factor * (s.promoter_active[k] ? 12.0 : 0.3) * rng.lognormal(0.3);
+    add_peak(mean, span, genes[k].tss, level, 300.0);
+  }
+  std::vector<float> out(n);
+  for (int64_t b = 0; b < n; ++b) out[b] = static_cast<float>(rng.poisson(4.0 * mean[b])) * 0.25f;
+  for (const BlacklistRegion& r : c.blacklist)
+    std::fill(out.begin() + r.start / span, out.begin() + std::min(n, ceil_div(r.end, span)), 0.0f);
+  return out;
+}
+
 // libBigWig needs bwInit before use; curl's global init/cleanup are reference-counted.
 struct BigWigLibrary {
   BigWigLibrary() { MIXHIC_REQUIRE(bwInit(1 << 17) == 0, "libBigWig: bwInit failed"); }
@@ -664,6 +707,19 @@ SynthOutputs write_synth_inputs(const SynthSpec& spec, const std::string& out_di
   const auto& track_names = synth_track_names();
   BigWigLibrary bigwig_library;
   SynthOutputs outs;
+  std::vector<std::vector<SynthGene>> genes;
+  std::string bed12;
+  for (size_t k = 0; k < genome.size(); ++k) {
+    Rng gene_rng(stream_seed(spec.seed, Stream::kGenes, 0, k));
+    genes.push_back(make_genes(genome[k], gene_rng));
+    for (size_t g = 0; g < genes[k].size(); ++g) {
+      const SynthGene& x = genes[k][g];
+      bed12 += fmt::format("{}\t{}\t{}\tgene{}_{}\t0\t{}\t{}\t{}\t0\t1\t{},\t0,\n", genome[k].name, x.start, x.end, k + 1,
+                           g + 1, x.strand, x.start, x.end, x.end - x.start);
+    }
+  }
+  outs.genes_bed12 = (dir / "genes.bed12").string();
+  write_text(outs.genes_bed12, bed12);
   for (size_t cell = 0; cell < spec.cells.size(); ++cell) {
     Rng cell_rng(stream_seed(spec.seed, Stream::kCell, cell));
     std::vector<CellChromState> states;
@@ -687,6 +743,26 @@ SynthOutputs write_synth_inputs(const SynthSpec& spec, const std::string& out_di
           (dir / (spec.cells[cell] + "." + track_names[t] + ".bw")).string());
       write_bigwig(outs.tracks.back().back(), genome, per_chrom, spec.track_span_bp);
     }
+    // 5 kb anchors centred on the two CTCF sites of each loop the cell forms.
+    std::string bedpe;
+    std::vector<std::vector<float>> cage;
+    for (size_t k = 0; k < genome.size(); ++k) {
+      const ChromLayout& c = genome[k];
+      for (size_t l = 0; l < c.loops.size(); ++l) {
+        if (states[k].loop_strength[l] <= 0) continue;
+        const int64_t a = c.sites[c.loops[l].left_site].pos, b = c.sites[c.loops[l].right_site].pos;
+        bedpe += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", c.name, std::max<int64_t>(0, a - 2500), std::min(c.length, a + 2500),
+                             c.name, std::max<int64_t>(0, b - 2500), std::min(c.length, b + 2500));
+      }
+      Rng cage_rng(stream_seed(spec.seed, Stream::kCage, cell, k));
+      cage.push_back(simulate_cage(c, states[k], genes[k], spec.track_span_bp, cage_rng));
+    }
+    outs.loops_bedpe.push_back((dir / (spec.cells[cell] + ".loops.bedpe")).string());
+    write_text(outs.loops_bedpe.back(), bedpe);
+    std::vector<const std::vector<float>*> per_chrom;
+    for (auto& v : cage) per_chrom.push_back(&v);
+    outs.cage.push_back((dir / (spec.cells[cell] + ".CAGE.bw")).string());
+    write_bigwig(outs.cage.back(), genome, per_chrom, spec.track_span_bp);
   }
 
   std::string bed;
@@ -707,6 +783,12 @@ SynthOutputs write_synth_inputs(const SynthSpec& spec, const std::string& out_di
     for (size_t t = 0; t < track_names.size(); ++t)
       ini +=
           fmt::format("track = {} {} {}\n", spec.cells[cell], track_names[t], outs.tracks[cell][t]);
+  ini += "# downstream tasks (used with samples = loops / samples = tss; ignored by tiles)\n";
+  for (size_t cell = 0; cell < spec.cells.size(); ++cell)
+    ini += fmt::format("loops = {} {}\n", spec.cells[cell], outs.loops_bedpe[cell]);
+  ini += fmt::format("genes = {}\n", outs.genes_bed12);
+  for (size_t cell = 0; cell < spec.cells.size(); ++cell)
+    ini += fmt::format("expression = {} {}\n", spec.cells[cell], outs.cage[cell]);
   outs.inputs_ini = (dir / "inputs.ini").string();
   write_text(outs.inputs_ini, ini);
   return outs;

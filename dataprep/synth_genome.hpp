@@ -5,7 +5,9 @@
 // python3-cooler) and real bigWig tracks (libBigWig) for a small genome with: power-law distance
 // decay; TADs whose boundaries carry CTCF peaks; loops between convergent CTCF sites; A/B
 // compartments tied to active (ATAC, H3K27ac) and repressive (H3K27me3) marks; Poisson sampling
-// of contacts and noisy track signal. Everything is a pure function of SynthSpec (incl. seed).
+// of contacts and noisy track signal. For the downstream tasks it also writes each cell's loops
+// (BEDPE), genes at the promoters (BED12) and a CAGE-like expression bigWig that follows promoter
+// activity, the same state the ATAC and H3K27ac peaks come from. Everything is a pure function of SynthSpec (incl. seed).
 // Serial: rank 0 calls it.
 #pragma once
 
@@ -37,6 +39,10 @@ struct SynthOutputs {
   std::vector<std::vector<std::string>> tracks;  // [cell][track]: DIR/<cell>.<track>.bw
   std::string inputs_ini;                        // DIR/inputs.ini: `cell =` and `track =` lines
   std::string blacklist_bed;                     // DIR/blacklist.bed: a few made-up bad regions
+  // Downstream-task inputs (CORPUS_SCHEMA.md "Downstream samples"):
+  std::vector<std::string> loops_bedpe;  // [cell]: DIR/<cell>.loops.bedpe, the loops formed in that cell
+  std::string genes_bed12;               // DIR/genes.bed12: one gene per promoter, TSS at the promoter
+  std::vector<std::string> cage;         // [cell]: DIR/<cell>.CAGE.bw, expression at active promoters
 };
 
 // Writes the files above into out_dir (created if missing). Throws mixhic::Error on failure.

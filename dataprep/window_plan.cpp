@@ -106,7 +106,7 @@ PrepPlan make_plan(const PrepConfig& config) {
   ChromNameMap names(config.chrom_aliases);
 
   for (auto& cell : plan.cells) {
-    cell.hic = std::make_unique<CoolerFile>(cell.hic_uri, config.resolution);
+    cell.hic = open_contact_matrix(cell.hic_uri, config.resolution);
     for (auto& path : cell.track_paths) cell.tracks.emplace_back(path);
   }
 
@@ -114,7 +114,7 @@ PrepPlan make_plan(const PrepConfig& config) {
   auto only = split_list(config.chroms);
   auto exclude = split_list(config.exclude_chroms);
   auto val = split_list(config.val_chroms), test = split_list(config.test_chroms);
-  const CoolerFile& first = *plan.cells[0].hic;
+  const ContactMatrix& first = *plan.cells[0].hic;
   for (const auto& ch : first.chroms()) {
     if (!only.empty() && !in_list(ch.name, only)) continue;
     if (in_list(ch.name, exclude)) continue;
@@ -146,7 +146,7 @@ PrepPlan make_plan(const PrepConfig& config) {
   for (int ci : used) {
     PlannedChrom& pc = plan.chroms[ci];
     for (auto& cell : plan.cells) {
-      const CoolerFile& hic = *cell.hic;
+      const ContactMatrix& hic = *cell.hic;
       std::string n = names.resolve(pc.name, [&](const std::string& x) { return hic.chrom_index(x) >= 0; });
       if (n.empty()) throw InputFormatError(hic.path(), "chromosome " + pc.name, "present (it is in " + first.path() + ")", "missing");
       int idx = hic.chrom_index(n);
@@ -184,7 +184,7 @@ PrepPlan make_plan(const PrepConfig& config) {
   // Windows: start bins floor((extent_start + k*stride) / bin) while the window fits.
   const int64_t bin = config.resolution, W = config.window_bins;
   for (size_t c = 0; c < plan.cells.size(); ++c) {
-    const CoolerFile& hic = *plan.cells[c].hic;
+    const ContactMatrix& hic = *plan.cells[c].hic;
     for (size_t e = 0; e < plan.extents.size(); ++e) {
       const Extent& ext = plan.extents[e];
       const PlannedChrom& pc = plan.chroms[ext.chrom];

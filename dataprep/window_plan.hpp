@@ -13,7 +13,7 @@
 #include "mixhic/bed.hpp"
 #include "mixhic/bigwig_track.hpp"
 #include "mixhic/chrom_names.hpp"
-#include "mixhic/cooler_file.hpp"
+#include "mixhic/contact_matrix.hpp"
 #include "prep_config.hpp"
 
 namespace mixhic::prep {
@@ -23,7 +23,7 @@ enum class Split : int8_t { train = 0, val = 1, test = 2 };
 struct CellInputs {
   std::string name;
   std::string hic_uri;
-  std::unique_ptr<CoolerFile> hic;
+  std::unique_ptr<ContactMatrix> hic;  // .cool / .mcool / .hic
   std::vector<std::string> track_paths;  // in PrepPlan::track_names order
   std::vector<BigWigTrack> tracks;
 };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "mixhic/corpus.hpp"
 #include "mixhic/h5.hpp"
@@ -239,4 +240,204 @@ TEST_F(SynthPrep, KilledRunLeavesNothingAtTheOutputPath) {
   auto inspect = run_command(test::prep_bin() + " inspect " + in("synthA.mcool"));
   EXPECT_NE(inspect.exit_code, 0);
   EXPECT_NE(inspect.output.find("attribute 'format'"), std::string::npos) << inspect.output;
+}
+
+// ---- downstream samples (CORPUS_SCHEMA.md "Downstream samples") --------------------------------
+
+namespace {
+
+// mixhic-prep with a downstream config next to synth's inputs.ini, unbalanced and untransformed
+// tracks so the cooler / pyBigWig oracles compare raw values.
+std::string downstream_prep(const std::string& config, const std::string& inputs, const std::string& output,
+                            const std::string& options) {
+  return test::prep_bin() + " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/" + config + " --config " + inputs +
+         " --output " + output + " --balance none --track-transform none --input-checksums false " + options;
+}
+
+void expect_identical_corpora(const std::string& one, const std::string& three) {
+  auto a = dataset_bytes(one), b = dataset_bytes(three);
+  ASSERT_EQ(a.size(), b.size());
+  for (auto& [name, bytes] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(bytes == b[name]) << "dataset " << name << " differs between 1 and 3 ranks";
+  }
+  Corpus c1(one), c3(three);
+  EXPECT_EQ(c1.corpus_id(), c3.corpus_id());
+  EXPECT_EQ(c3.recompute_corpus_id(), c3.corpus_id());
+}
+
+}  // namespace
+
+TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
+  std::string one = *dir_ / "loops1.h5", three = *dir_ / "loops3.h5";
+  auto r1 = run_command(downstream_prep("prep-synth-loops.ini", inputs_, one, ""));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r3 = run_command(test::mpirun(3) + downstream_prep("prep-synth-loops.ini", inputs_, three, ""));
+  ASSERT_EQ(r3.exit_code, 0) << r3.output;
+  expect_identical_corpora(one, three);
+  for (int cell : {0, 1}) {
+    std::string name = cell == 0 ? "synthA" : "synthB", ci = " --cell-index " + std::to_string(cell);
+    auto d = run_command(test::oracle("check_downstream.py") + " loops " + one + ci + " --bedpe " + in(name + ".loops.bedpe") +
+                         " --cool " + in(name + ".mcool") + "::resolutions/5000");
+    EXPECT_EQ(d.exit_code, 0) << d.output;
+    std::cout << "[ oracle   ] " << name << " " << d.output;
+    auto w = run_command(test::oracle("check_windows.py") + " " + one + " " + in(name + ".mcool") + "::resolutions/5000" + ci +
+                         " --balance none");
+    EXPECT_EQ(w.exit_code, 0) << w.output;
+    std::string bws;
+    for (auto t : {"CTCF", "ATAC", "H3K27ac", "H3K27me3"}) bws += " " + in(name + "." + t + ".bw");
+    auto t = run_command(test::oracle("check_tracks.py") + " " + one + ci + bws);
+    EXPECT_EQ(t.exit_code, 0) << t.output;
+  }
+  Corpus corpus(one);
+  EXPECT_EQ(corpus.sample_source(), "loops");
+  EXPECT_EQ(corpus.hic_layout(), "full");
+  ASSERT_TRUE(corpus.has_labels());
+  EXPECT_FALSE(corpus.has_targets());
+  const int64_t W = corpus.geometry().window_bins;
+  int64_t positives = 0;
+  std::vector<float> full(W * W), stored(W * W);
+  for (int64_t i = 0; i < corpus.n_samples(); ++i) {
+    positives += corpus.label(i);
+    const auto& m = corpus.meta(i);
+    EXPECT_EQ(m.start1_bp, corpus.anchor1_bp(i) - W / 2 * 5000);
+    EXPECT_EQ(m.start2_bp, corpus.anchor2_bp(i) - W / 2 * 5000);
+    EXPECT_GE(corpus.anchor2_bp(i) - corpus.anchor1_bp(i), 20000);
+  }
+  corpus.read_hic(0, full.data());
+  corpus.read_hic_packed(0, stored.data());
+  EXPECT_EQ(full, stored);
+  // 1:1 negatives: the synthetic chromosomes have room for 3 candidates per positive.
+  EXPECT_GT(positives, 50);
+  EXPECT_EQ(corpus.n_samples(), 2 * positives);
+  // A different seed moves the negatives, not the positives.
+  std::string other = *dir_ / "loops-seed2.h5";
+  ASSERT_EQ(run_command(downstream_prep("prep-synth-loops.ini", inputs_, other, "--loop-seed 2")).exit_code, 0);
+  Corpus c2(other);
+  EXPECT_NE(c2.corpus_id(), corpus.corpus_id());
+  std::set<std::pair<int64_t, int64_t>> pos1, pos2;
+  for (int64_t i = 0; i < corpus.n_samples(); ++i)
+    if (corpus.label(i)) pos1.insert({corpus.meta(i).cell * 100 + corpus.meta(i).chrom, corpus.anchor1_bp(i) * 4 + corpus.anchor2_bp(i)});
+  for (int64_t i = 0; i < c2.n_samples(); ++i)
+    if (c2.label(i)) pos2.insert({c2.meta(i).cell * 100 + c2.meta(i).chrom, c2.anchor1_bp(i) * 4 + c2.anchor2_bp(i)});
+  EXPECT_EQ(pos1, pos2);
+}
+
+TEST_F(SynthPrep, TssTargetsMatchPyBigWigOnOneAndThreeRanks) {
+  std::string one = *dir_ / "tss1.h5", three = *dir_ / "tss3.h5";
+  auto r1 = run_command(downstream_prep("prep-synth-tss.ini", inputs_, one, ""));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r3 = run_command(test::mpirun(3) + downstream_prep("prep-synth-tss.ini", inputs_, three, ""));
+  ASSERT_EQ(r3.exit_code, 0) << r3.output;
+  expect_identical_corpora(one, three);
+  for (int cell : {0, 1}) {
+    std::string name = cell == 0 ? "synthA" : "synthB", ci = " --cell-index " + std::to_string(cell);
+    auto d = run_command(test::oracle("check_downstream.py") + " tss " + one + ci + " --genes " + in("genes.bed12") +
+                         " --expression " + in(name + ".CAGE.bw"));
+    EXPECT_EQ(d.exit_code, 0) << d.output;
+    std::cout << "[ oracle   ] " << name << " " << d.output;
+    auto w = run_command(test::oracle("check_windows.py") + " " + one + " " + in(name + ".mcool") + "::resolutions/5000" + ci +
+                         " --balance none");
+    EXPECT_EQ(w.exit_code, 0) << w.output;
+  }
+  Corpus corpus(one);
+  EXPECT_EQ(corpus.sample_source(), "tss");
+  EXPECT_EQ(corpus.hic_layout(), "upper-triangle");
+  ASSERT_TRUE(corpus.has_targets());
+  const int64_t W = corpus.geometry().window_bins;
+  std::vector<float> target(W);
+  double centre = 0, edge = 0;  // expression peaks at the TSS bin, the window's centre
+  for (int64_t i = 0; i < corpus.n_samples(); ++i) {
+    EXPECT_EQ(corpus.meta(i).start1_bp, (corpus.tss_bp(i) / 5000 - W / 2) * 5000);
+    EXPECT_FALSE(corpus.gene(i).empty());
+    corpus.read_target(i, target.data());
+    centre += target[W / 2];
+    edge += target[0];
+  }
+  EXPECT_GT(centre, 2 * edge);
+  // gene-split = random (reference 80/10/10): roughly those fractions of the samples.
+  double n = double(corpus.n_samples());
+  EXPECT_NEAR(corpus.split_indices(0).size() / n, 0.8, 0.1);
+  EXPECT_GT(corpus.split_indices(1).size(), 0u);
+  EXPECT_GT(corpus.split_indices(2).size(), 0u);
+}
+
+TEST_F(SynthPrep, LoopsAndTssBadInputsFailWithOneLineNamingFileAndLine) {
+  {
+    std::ofstream(*dir_ / "bad.bedpe") << "# header\nchr1\t100000\t105000\tchr1\t400000\t405000\nchr1\tabc\t105000\tchr1\t400000\t405000\n";
+    std::ofstream(*dir_ / "bad.gtf") << "chr1\tx\tgene\t1000\t2000\t.\t*\t.\tgene_id \"G1\";\n";
+    std::ofstream(*dir_ / "short.bed") << "chr1\t1000\n";
+  }
+  struct BadCase {
+    std::string what, config, args, must_mention;
+  };
+  std::vector<BadCase> cases = {
+      {"unparseable BEDPE", "prep-synth-loops.ini", "--loops 'synthA " + (*dir_ / "bad.bedpe") + "'", "bad.bedpe: line 3, column 2 (start1): expected an integer"},
+      {"unknown cell", "prep-synth-loops.ini", "--loops 'nosuch " + (*dir_ / "bad.bedpe") + "'", "no cell named 'nosuch'"},
+      {"bad GTF strand", "prep-synth-tss.ini", "--genes " + (*dir_ / "bad.gtf"), "bad.gtf: line 1, column 7 (strand)"},
+      {"short BED", "prep-synth-tss.ini", "--genes " + (*dir_ / "short.bed"), "short.bed: line 1: expected 4 or more BED columns"},
+      {"oe with loops", "prep-synth-loops.ini", "--hic-transform oe --loops 'synthA " + in("synthA.loops.bedpe") + "'", "hic-transform"},
+  };
+  for (int np : {1, 2}) {
+    for (const auto& c : cases) {
+      std::string out = *dir_ / "bad-ds.h5";
+      // only cell synthA, without synth's inputs.ini, so the bad line is the only one of its key
+      std::string cmd = "timeout 120 " + (np > 1 ? test::mpirun(np) : std::string()) + test::prep_bin() + " " + c.args +
+                        " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/" + c.config + " --cell 'synthA " +
+                        in("synthA.mcool") + "' --track 'synthA CTCF " + in("synthA.CTCF.bw") + "' --expression 'synthA " +
+                        in("synthA.CAGE.bw") + "' --output " + out +
+                        " --balance none --input-checksums false";
+      auto r = run_command(cmd);
+      EXPECT_NE(r.exit_code, 0) << c.what;
+      EXPECT_NE(r.output.find(c.must_mention), std::string::npos) << c.what << " np=" << np << ":\n" << r.output;
+      EXPECT_EQ(count_error_lines(r.output), 1) << c.what << ":\n" << r.output;
+      EXPECT_FALSE(std::filesystem::exists(out)) << c.what;
+    }
+  }
+}
+
+// Real IMR90 chr21 loops (Rao 2014 HiCCUPS subset) at 10 kb with 16-bin windows inside the
+// 231-bin Hi-C region. By hand from the 16 BEDPE lines (anchor bin = midpoint / 10 kb, window
+// start = bin - 8, the window must lie in bins [2800, 3031)): line 3, 28210000-28220000 x
+// 30310000-30320000, is 2.1 Mb apart (> 2 Mb); line 16, 30115000-30120000 x 30310000-30315000, has
+// anchor 2 in bin 3031 whose window ends at 3031 - 8 + 16 > 3031 (outside); the other 14 are kept.
+TEST(RealDataPrep, LoopsOnImr90Chr21MatchTheBedpeByHand) {
+  MIXHIC_REQUIRE_SHARED_DATA();
+  test::TempDir dir;
+  const std::string bedpe = test::shared_data("annotations/hg19.IMR90.loops.chr21_28.0-30.3Mb.bedpe");
+  const std::string cool = test::shared_data("hic/hg19.IMR90.chr21_28.0-30.3Mb.10kb.KRnorm.cool");
+  std::string out = dir / "imr90-loops.h5";
+  std::string cmd = test::prep_bin() + " --output " + out + " --samples loops --cell 'IMR90 " + cool + "' --track 'IMR90 CTCF " +
+                    test::shared_data("tracks/hg19.IMR90.CTCF.chr21_28.0-30.3Mb.bw") + "' --track 'IMR90 H3K27ac " +
+                    test::shared_data("tracks/hg19.IMR90.H3K27ac.chr21_28.0-30.3Mb.bw") + "' --loops 'IMR90 " + bedpe +
+                    "' --resolution 10000 --window-bins 16 --track-bin-bp 1000 --regions chr21:28000000-30310000"
+                    " --balance none --hic-transform log1p --track-transform none";
+  auto r = run_command(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::set<std::pair<int64_t, int64_t>> by_hand = {
+      {2814, 2820}, {2821, 3017}, {2822, 2907}, {2822, 2942}, {2822, 2970}, {2822, 3011}, {2907, 2970},
+      {2907, 3011}, {2907, 2942}, {2942, 3011}, {2943, 2969}, {2970, 3011}, {2971, 2989}, {2989, 3011}};
+  Corpus corpus(out);
+  std::set<std::pair<int64_t, int64_t>> positives;
+  for (int64_t i = 0; i < corpus.n_samples(); ++i)
+    if (corpus.label(i)) positives.insert({corpus.anchor1_bp(i) / 10000, corpus.anchor2_bp(i) / 10000});
+  h5::Handle f = h5::open_read(out);
+  h5::Handle filters = h5::open_group(f, "filters");
+  EXPECT_EQ(h5::attr_int(filters, "n-input-records"), 16);
+  EXPECT_EQ(h5::attr_int(filters, "n-dropped-distance"), 1);
+  EXPECT_EQ(h5::attr_int(filters, "n-dropped-outside"), 1);
+  EXPECT_EQ(h5::attr_int(filters, "n-positives"), 14);
+  std::cout << "[ real     ] IMR90 chr21: " << positives.size() << " positives, " << corpus.n_samples() - int64_t(positives.size())
+            << " negatives\n";
+  for (auto& p : positives) EXPECT_TRUE(by_hand.count(p)) << p.first << "-" << p.second;
+  EXPECT_EQ(positives, by_hand);
+  auto d = run_command(test::oracle("check_downstream.py") + " loops " + out + " --cell-index 0 --bedpe " + bedpe + " --cool " + cool);
+  EXPECT_EQ(d.exit_code, 0) << d.output;
+  std::cout << "[ oracle   ] " << d.output;
+  auto w = run_command(test::oracle("check_windows.py") + " " + out + " " + cool + " --cell-index 0 --balance none");
+  EXPECT_EQ(w.exit_code, 0) << w.output;
+  auto t = run_command(test::oracle("check_tracks.py") + " " + out + " --cell-index 0 " +
+                       test::shared_data("tracks/hg19.IMR90.CTCF.chr21_28.0-30.3Mb.bw") + " " +
+                       test::shared_data("tracks/hg19.IMR90.H3K27ac.chr21_28.0-30.3Mb.bw"));
+  EXPECT_EQ(t.exit_code, 0) << t.output;
 }

@@ -31,12 +31,34 @@ class Corpus {
   const std::vector<std::string>& track_names() const { return track_names_; }
   const std::vector<std::string>& cell_names() const { return cell_names_; }
   const std::vector<std::string>& chrom_names() const { return chrom_names_; }
+  const std::vector<int64_t>& chrom_lengths() const { return chrom_lengths_; }  // bp, as /chroms/length
   const std::vector<int64_t>& split_indices(int split) const { return splits_.at(split); }
   int64_t track_rows() const { return track_rows_; }
+  // "tiles" (also for corpora older than the attribute), "loops" or "tss".
+  const std::string& sample_source() const { return sample_source_; }
+  // "upper-triangle" (diagonal samples) or "full" (loop pairs: W x W, rows = anchor 1).
+  const std::string& hic_layout() const { return hic_layout_; }
+  // Stored Hi-C values per sample: triangle_size(W) or W*W.
+  int64_t hic_values() const {
+    const int64_t W = geometry_.window_bins;
+    return hic_layout_ == "full" ? W * W : corpus::triangle_size(W);
+  }
 
-  // Packed upper triangle of sample i (triangle_size(W) floats).
+  // Loops: 1 positive, 0 negative, and the binned anchor starts (bp) of the BEDPE pair.
+  bool has_labels() const { return !labels_.empty(); }
+  int8_t label(int64_t i) const { return labels_.at(i); }
+  int64_t anchor1_bp(int64_t i) const { return anchor1_.at(i); }
+  int64_t anchor2_bp(int64_t i) const { return anchor2_.at(i); }
+  // TSS samples: the expression target (W floats, one per Hi-C bin), gene and TSS position.
+  bool has_targets() const { return sample_source_ == "tss"; }
+  void read_target(int64_t i, float* out) const;
+  const std::string& gene(int64_t i) const { return genes_.at(i); }
+  int64_t tss_bp(int64_t i) const { return tss_.at(i); }
+
+  // Stored Hi-C values of sample i as stored (hic_values() floats: the packed upper triangle, or
+  // the W x W matrix for hic-layout full).
   void read_hic_packed(int64_t i, float* out) const;
-  // Full W x W window of sample i.
+  // Full W x W window of sample i, for both layouts.
   void read_hic(int64_t i, float* out) const;
   // A x T track values of anchor 1 (which = 1) or 2 of sample i, row-major (bin, track).
   void read_tracks(int64_t i, int which, float* out) const;
@@ -47,11 +69,18 @@ class Corpus {
   std::string summary() const;
 
  private:
+  corpus::SampleExtras extras(int64_t i, float* target) const;
+
   std::string path_;
-  h5::Handle file_, hic_, signal_;
+  h5::Handle file_, hic_, signal_, target_;
+  std::string sample_source_ = "tiles", hic_layout_ = "upper-triangle";
+  std::vector<int8_t> labels_;
+  std::vector<int64_t> anchor1_, anchor2_, tss_;
+  std::vector<std::string> genes_;
   corpus::Geometry geometry_;
   std::string corpus_id_;
   std::vector<std::string> track_names_, cell_names_, chrom_names_;
+  std::vector<int64_t> chrom_lengths_;
   std::vector<corpus::SampleMeta> meta_;
   std::vector<std::vector<int64_t>> splits_;
   int64_t track_rows_ = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mixhic::corpus {
@@ -22,6 +23,13 @@ inline constexpr const char* kSampleSplit = "samples/split";
 inline constexpr const char* kSampleNonzero = "samples/nonzero_frac";
 inline constexpr const char* kSampleMasked = "samples/masked_bins";
 inline constexpr const char* kTrackSignal = "tracks/signal";
+// Downstream samples (root attr sample-source = "loops" / "tss"); absent in tiles corpora.
+inline constexpr const char* kSampleLabel = "samples/label";        // loops: int8 1/0
+inline constexpr const char* kSampleAnchor1 = "samples/anchor1_bp";  // loops: int64
+inline constexpr const char* kSampleAnchor2 = "samples/anchor2_bp";  // loops: int64
+inline constexpr const char* kSampleTarget = "samples/target";       // tss: (N, W) float32
+inline constexpr const char* kSampleTss = "samples/tss_bp";          // tss: int64
+inline constexpr const char* kSampleGene = "samples/gene";           // tss: string
 
 inline int64_t triangle_size(int64_t W) { return W * (W + 1) / 2; }
 // Position of (i, j), i <= j, in the row-major packed upper triangle of a W x W window.
@@ -44,10 +52,22 @@ struct Geometry {
   int64_t n_tracks = 0;
 };
 
-// Digest of one stored sample: its Hi-C values, metadata and its anchors' track rows
-// (tracks2 == nullptr on the diagonal, where both anchors are the same rows).
-uint64_t sample_digest(const float* hic_packed, int64_t n_hic, const SampleMeta& m, const float* tracks1,
-                       const float* tracks2, int64_t n_track_values);
+// What a downstream sample stores besides SampleMeta (loops: label and anchors; tss: target,
+// TSS and gene); hashed into its digest after the tracks.
+struct SampleExtras {
+  int8_t label = 0;
+  int64_t anchor1_bp = 0, anchor2_bp = 0;
+  const float* target = nullptr;
+  int64_t n_target = 0;
+  int64_t tss_bp = 0;
+  std::string gene;
+};
+
+// Digest of one stored sample: its Hi-C values (packed triangle or W x W), metadata and its
+// anchors' track rows (tracks2 == nullptr when both anchors are the same rows), then `extras`
+// for downstream samples (nullptr for tiles, whose digests are unchanged).
+uint64_t sample_digest(const float* hic, int64_t n_hic, const SampleMeta& m, const float* tracks1,
+                       const float* tracks2, int64_t n_track_values, const SampleExtras* extras = nullptr);
 // corpus-id: hash of the geometry and every sample digest in sample order.
 uint64_t corpus_id(const Geometry& g, const std::vector<uint64_t>& sample_digests);
 

@@ -91,9 +91,10 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
   count_ds_ = h5::open_dataset(root_, "pixels/count");
 }
 
-int CoolerFile::chrom_index(const std::string& name) const {
-  for (size_t i = 0; i < chroms_.size(); ++i)
-    if (chroms_[i].name == name) return static_cast<int>(i);
+int ContactMatrix::chrom_index(const std::string& name) const {
+  const auto& cs = chroms();
+  for (size_t i = 0; i < cs.size(); ++i)
+    if (cs[i].name == name) return static_cast<int>(i);
   return -1;
 }
 
@@ -115,7 +116,7 @@ std::vector<std::string> CoolerFile::bin_columns() const {
   return names;
 }
 
-bool CoolerFile::is_juicer_column(const std::string& c) {
+bool ContactMatrix::is_juicer_column(const std::string& c) {
   return c == "KR" || c == "VC" || c == "VC_SQRT" || c == "SCALE";
 }
 
@@ -148,14 +149,15 @@ PixelBlock CoolerFile::read_pixels(int64_t first, int64_t last) const {
   return px;
 }
 
-PixelBlock CoolerFile::read_rows(int64_t row_begin, int64_t row_end, int64_t bin2_end) const {
+PixelBlock CoolerFile::read_rows_impl(int64_t row_begin, int64_t row_end, int64_t bin2_end) const {
   PixelBlock px = read_pixels(bin1_offset_[row_begin], bin1_offset_[row_end]);
   if (bin2_end != std::numeric_limits<int64_t>::max()) px.keep_if([&](size_t k) { return px.bin2[k] < bin2_end; });
   return px;
 }
 
-std::vector<double> CoolerFile::fetch(int64_t r0, int64_t nr, int64_t c0, int64_t nc,
-                                      const std::vector<double>* weights) const {
+// Shared by every ContactMatrix: it needs only read_rows.
+std::vector<double> ContactMatrix::fetch(int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                                         const std::vector<double>* weights) const {
   std::vector<double> m(nr * nc, 0.0);
   auto add = [&](int64_t i, int64_t j, double v) {
     if (i >= r0 && i < r0 + nr && j >= c0 && j < c0 + nc) m[(i - r0) * nc + (j - c0)] = v;

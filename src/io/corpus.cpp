@@ -16,10 +16,10 @@ void unpack_triangle(const float* packed, int64_t W, float* full) {
     for (int64_t j = i; j < W; ++j) full[i * W + j] = full[j * W + i] = packed[triangle_index(i, j, W)];
 }
 
-uint64_t sample_digest(const float* hic_packed, int64_t n_hic, const SampleMeta& m, const float* tracks1,
-                       const float* tracks2, int64_t n_track_values) {
+uint64_t sample_digest(const float* hic, int64_t n_hic, const SampleMeta& m, const float* tracks1,
+                       const float* tracks2, int64_t n_track_values, const SampleExtras* extras) {
   Hasher h;
-  h.update(hic_packed, sizeof(float) * n_hic);
+  h.update(hic, sizeof(float) * n_hic);
   h.update_value(m.cell);
   h.update_value(m.chrom);
   h.update_value(m.start1_bp);
@@ -31,6 +31,14 @@ uint64_t sample_digest(const float* hic_packed, int64_t n_hic, const SampleMeta&
   h.update_value(m.masked_bins);
   h.update(tracks1, sizeof(float) * n_track_values);
   if (tracks2) h.update(tracks2, sizeof(float) * n_track_values);
+  if (extras) {
+    h.update_value(extras->label);
+    h.update_value(extras->anchor1_bp);
+    h.update_value(extras->anchor2_bp);
+    if (extras->n_target) h.update(extras->target, sizeof(float) * extras->n_target);
+    h.update_value(extras->tss_bp);
+    h.update(extras->gene.data(), extras->gene.size());
+  }
   return h.digest();
 }
 
@@ -61,13 +69,18 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   geometry_.stride_bp = h5::attr_int(geo, "stride-bp");
   geometry_.track_bin_bp = h5::attr_int(geo, "track-bin-bp");
   geometry_.track_bins_per_anchor = h5::attr_int(geo, "track-bins-per-anchor");
-  std::string layout = h5::attr_string(geo, "hic-layout");
-  if (layout != "upper-triangle")
-    throw InputFormatError(path, "geometry/hic-layout", "'upper-triangle' (the only layout of version 1)", layout);
+  hic_layout_ = h5::attr_string(geo, "hic-layout");
+  if (hic_layout_ != "upper-triangle" && hic_layout_ != "full")
+    throw InputFormatError(path, "geometry/hic-layout", "'upper-triangle' or 'full'", hic_layout_);
+  // Corpora written before sample-source existed hold tiles.
+  sample_source_ = h5::has_attr(file_, "sample-source") ? h5::attr_string(file_, "sample-source") : "tiles";
+  if (sample_source_ != "tiles" && sample_source_ != "loops" && sample_source_ != "tss")
+    throw InputFormatError(path, "attribute 'sample-source'", "'tiles', 'loops' or 'tss'", sample_source_);
 
   track_names_ = h5::read_strings(file_, "tracks/name");
   cell_names_ = h5::read_strings(file_, "cells/name");
   chrom_names_ = h5::read_strings(file_, "chroms/name");
+  chrom_lengths_ = h5::read_1d<int64_t>(file_, "chroms/length");
   geometry_.n_tracks = static_cast<int64_t>(track_names_.size());
 
   hic_ = h5::open_dataset(file_, corpus::kSampleHic);
@@ -75,8 +88,8 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   auto hic_shape = h5::shape(hic_);
   auto sig_shape = h5::shape(signal_);
   const int64_t W = geometry_.window_bins;
-  if (hic_shape.size() != 2 || int64_t(hic_shape[1]) != corpus::triangle_size(W))
-    throw InputFormatError(path, corpus::kSampleHic, fmt::format("shape (N, {})", corpus::triangle_size(W)));
+  if (hic_shape.size() != 2 || int64_t(hic_shape[1]) != hic_values())
+    throw InputFormatError(path, corpus::kSampleHic, fmt::format("shape (N, {}) for hic-layout {}", hic_values(), hic_layout_));
   if (sig_shape.size() != 2 || int64_t(sig_shape[1]) != geometry_.n_tracks)
     throw InputFormatError(path, corpus::kTrackSignal, fmt::format("shape (R, {})", geometry_.n_tracks));
   track_rows_ = static_cast<int64_t>(sig_shape[0]);
@@ -106,11 +119,52 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
       throw InputFormatError(path, fmt::format("sample {}", i), "cell, chrom and track rows inside their tables");
   }
   for (const char* s : {"splits/train", "splits/val", "splits/test"}) splits_.push_back(h5::read_1d<int64_t>(file_, s));
+
+  auto need_rows = [&](const char* name, size_t rows) {
+    if (int64_t(rows) != n) throw InputFormatError(path, name, fmt::format("{} rows like samples/hic", n), std::to_string(rows));
+  };
+  if (sample_source_ == "loops") {
+    labels_ = h5::read_1d<int8_t>(file_, corpus::kSampleLabel);
+    anchor1_ = h5::read_1d<int64_t>(file_, corpus::kSampleAnchor1);
+    anchor2_ = h5::read_1d<int64_t>(file_, corpus::kSampleAnchor2);
+    need_rows(corpus::kSampleLabel, labels_.size());
+    need_rows(corpus::kSampleAnchor1, anchor1_.size());
+    need_rows(corpus::kSampleAnchor2, anchor2_.size());
+  }
+  if (sample_source_ == "tss") {
+    target_ = h5::open_dataset(file_, corpus::kSampleTarget);
+    auto ts = h5::shape(target_);
+    if (ts.size() != 2 || int64_t(ts[0]) != n || int64_t(ts[1]) != W)
+      throw InputFormatError(path, corpus::kSampleTarget, fmt::format("shape ({}, {})", n, W));
+    tss_ = h5::read_1d<int64_t>(file_, corpus::kSampleTss);
+    genes_ = h5::read_strings(file_, corpus::kSampleGene);
+    need_rows(corpus::kSampleTss, tss_.size());
+    need_rows(corpus::kSampleGene, genes_.size());
+  }
+}
+
+void Corpus::read_target(int64_t i, float* out) const {
+  if (!has_targets()) throw InputFormatError(path_, corpus::kSampleTarget, "present (sample-source tss)", sample_source_);
+  h5::read_rows(target_, i, 1, out);
+}
+
+corpus::SampleExtras Corpus::extras(int64_t i, float* target) const {
+  corpus::SampleExtras e;
+  if (has_labels()) e = corpus::SampleExtras{labels_[i], anchor1_[i], anchor2_[i]};
+  if (has_targets()) {
+    read_target(i, target);
+    e.target = target;
+    e.n_target = geometry_.window_bins;
+    e.tss_bp = tss_[i];
+    e.gene = genes_[i];
+  }
+  return e;
 }
 
 void Corpus::read_hic_packed(int64_t i, float* out) const { h5::read_rows(hic_, i, 1, out); }
 
 void Corpus::read_hic(int64_t i, float* out) const {
+  if (hic_layout_ == "full") return read_hic_packed(i, out);
   std::vector<float> packed(corpus::triangle_size(geometry_.window_bins));
   read_hic_packed(i, packed.data());
   corpus::unpack_triangle(packed.data(), geometry_.window_bins, out);
@@ -122,16 +176,19 @@ void Corpus::read_tracks(int64_t i, int which, float* out) const {
 }
 
 std::string Corpus::recompute_corpus_id() const {
-  const int64_t nh = corpus::triangle_size(geometry_.window_bins);
+  const int64_t nh = hic_values();
   const int64_t nt = geometry_.track_bins_per_anchor * geometry_.n_tracks;
-  std::vector<float> hic(nh), t1(nt), t2(nt);
+  std::vector<float> hic(nh), t1(nt), t2(nt), target(geometry_.window_bins);
+  const bool downstream = sample_source_ != "tiles";
   std::vector<uint64_t> digests(meta_.size());
   for (int64_t i = 0; i < n_samples(); ++i) {
     read_hic_packed(i, hic.data());
     read_tracks(i, 1, t1.data());
     bool diagonal = meta_[i].track_row2 == meta_[i].track_row1;
     if (!diagonal) read_tracks(i, 2, t2.data());
-    digests[i] = corpus::sample_digest(hic.data(), nh, meta_[i], t1.data(), diagonal ? nullptr : t2.data(), nt);
+    corpus::SampleExtras e = extras(i, target.data());
+    digests[i] = corpus::sample_digest(hic.data(), nh, meta_[i], t1.data(), diagonal ? nullptr : t2.data(), nt,
+                                       downstream ? &e : nullptr);
   }
   return hex64(corpus::corpus_id(geometry_, digests));
 }
@@ -147,8 +204,14 @@ std::string Corpus::summary() const {
                    g.track_bins_per_anchor, g.track_bin_bp);
   s += fmt::format("cells       {}\n", fmt::join(cell_names_, ", "));
   s += fmt::format("tracks      {}\n", fmt::join(track_names_, ", "));
-  s += fmt::format("samples     {} (train {}, val {}, test {})\n", n_samples(), splits_[0].size(), splits_[1].size(),
-                   splits_[2].size());
+  s += fmt::format("samples     {} {} (train {}, val {}, test {})\n", n_samples(), sample_source_, splits_[0].size(),
+                   splits_[1].size(), splits_[2].size());
+  if (has_labels()) {
+    int64_t pos = 0;
+    for (int8_t l : labels_) pos += l;
+    s += fmt::format("labels      {} positive, {} negative loop pairs\n", pos, n_samples() - pos);
+  }
+  if (has_targets()) s += fmt::format("targets     {} expression values per sample (one per Hi-C bin)\n", geometry_.window_bins);
   std::map<std::pair<int, int>, int64_t> per;
   for (auto& m : meta_) ++per[{m.cell, m.chrom}];
   for (auto& [key, count] : per)
@@ -163,7 +226,7 @@ std::string Corpus::summary() const {
                    h5::attr_int(filt, "n-enumerated"), h5::attr_int(filt, "n-kept"), h5::attr_int(filt, "n-rejected-sparse"),
                    h5::attr_double(filt, "min-nonzero-fraction"), h5::attr_int(filt, "n-rejected-masked"),
                    h5::attr_int(filt, "n-rejected-nonfinite"), h5::attr_int(filt, "n-rejected-blacklist"));
-  double hic_bytes = 4.0 * corpus::triangle_size(g.window_bins);
+  double hic_bytes = 4.0 * hic_values();
   double track_bytes = n_samples() ? 4.0 * track_rows_ * g.n_tracks / n_samples() : 0;
   s += fmt::format("storage     {:.0f} B Hi-C + {:.0f} B tracks + 45 B metadata = {:.1f} KB per sample ({} track rows)\n",
                    hic_bytes, track_bytes, (hic_bytes + track_bytes + 45) / 1000, track_rows_);
