@@ -12,9 +12,9 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   # MPI, parallel HDF5 and the libraries the binaries link
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
-  libboost-program-options-dev libfmt-dev libgtest-dev libbigwig-dev zlib1g-dev
+  libboost-program-options-dev libfmt-dev libgtest-dev libbigwig-dev zlib1g-dev libpng-dev
   # test oracles (system python3, not a virtualenv)
-  python3 python3-numpy python3-cooler python3-pybigwig python3-h5py
+  python3 python3-numpy python3-cooler python3-pybigwig python3-h5py python3-scipy python3-sklearn
   # the PyTorch twin of the model (tests/reference) and the DDP peer of the benchmarks
   python3-torch
   # a one-node Slurm cluster for the tests of scripts/slurm (ci/slurm-local.sh)

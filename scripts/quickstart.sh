@@ -3,7 +3,9 @@
 # with nothing else to set up. Generates a synthetic genome (Hi-C .mcool + bigWig tracks whose
 # marks really shape the map), builds the training corpus with 2 MPI ranks and validates it, then
 # pre-trains the tiny MIX-HIC on 2 ranks, stops it mid-run with SIGUSR1 (as Slurm does before a
-# preemption), resumes it from its checkpoint and finishes, printing the loss curve.
+# preemption), resumes it from its checkpoint and finishes, printing the loss curve; then
+# fine-tunes Hi-C map prediction from the tracks alone, with and without the pre-trained backbone,
+# and evaluates both next to the distance-decay baseline (metrics table, .cool maps, PNG figures).
 #   scripts/quickstart.sh [WORK_DIR]      (default: ./quickstart)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,26 +15,26 @@ NP=${NP:-2}
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/6 dependencies (Debian packages, skipped when present)"
+step "1/8 dependencies (Debian packages, skipped when present)"
 bash "$ROOT/ci/install-deps.sh"
 
-step "2/6 build (Release) in $BUILD_DIR"
+step "2/8 build (Release) in $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target mixhic-prep mixhic-model mixhic-train
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target mixhic-prep mixhic-model mixhic-train mixhic-eval
 
 MPIRUN=(mpirun -np "$NP" --bind-to none)
 if [ "$(id -u)" -eq 0 ]; then MPIRUN+=(--allow-run-as-root --oversubscribe); fi
 
-step "3/6 synthetic inputs: 2 cell types, 4 chromosomes, CTCF/ATAC/H3K27ac/H3K27me3"
+step "3/8 synthetic inputs: 2 cell types, 4 chromosomes, CTCF/ATAC/H3K27ac/H3K27me3"
 mkdir -p "$WORK"
 "$BUILD_DIR/mixhic-prep" synth --out-dir "$WORK/inputs"
 
-step "4/6 corpus: ICE balancing + windows + track bins on $NP MPI ranks"
+step "4/8 corpus: ICE balancing + windows + track bins on $NP MPI ranks"
 "${MPIRUN[@]}" "$BUILD_DIR/mixhic-prep" --config "$ROOT/configs/prep-synth.ini" \
   --config "$WORK/inputs/inputs.ini" --output "$WORK/corpus.h5" 2>&1 | grep -v ' = '
 "$BUILD_DIR/mixhic-prep" inspect "$WORK/corpus.h5" --verify
 
-step "5/6 pre-training the tiny model on $NP ranks; SIGUSR1 after 40 steps, as Slurm before a preemption"
+step "5/8 pre-training the tiny model on $NP ranks; SIGUSR1 after 40 steps, as Slurm before a preemption"
 "$BUILD_DIR/mixhic-model" describe --config "$ROOT/configs/model/tiny.ini" --corpus "$WORK/corpus.h5"
 RUN=$WORK/pretrain
 rm -rf "$RUN"
@@ -46,7 +48,7 @@ rc=0; wait "$TRAIN_PID" || rc=$?
 if [ "$rc" -ne 75 ]; then echo "quickstart: expected exit code 75 (stopped for requeue), got $rc" >&2; exit 1; fi
 echo "quickstart: the run checkpointed and exited 75 (requeue me); checkpoints: $(ls "$RUN/checkpoints" | tr '\n' ' ')"
 
-step "6/6 resuming from the newest checkpoint (--resume auto) and finishing"
+step "6/8 resuming from the newest checkpoint (--resume auto) and finishing"
 "${TRAIN[@]}" 2>&1 | grep -v ' = '
 "$BUILD_DIR/mixhic-train" checkpoints --run-dir "$RUN"
 
@@ -55,4 +57,19 @@ awk -F, 'NR == 1 { next } { step[$1] = $0; last = $1 }
   END { printf "%8s %8s %9s %12s %11s %9s\n", "step", "restart", "loss", "contrastive", "orthogonal", "mapping";
         for (k = 0; k <= 8; k++) { s = int(1 + k * (last - 1) / 8); split(step[s], v, ",");
           printf "%8d %8d %9.4f %12.4f %11.4f %9.4f\n", v[1], v[3], v[4], v[5], v[6], v[7] } }' "$RUN/metrics.csv"
-printf '\nquickstart: corpus %s, pre-trained run in %s (metrics.csv, metrics.jsonl, checkpoints/)\n' "$WORK/corpus.h5" "$RUN"
+
+step "7/8 fine-tuning Hi-C map prediction from the tracks alone, from the pre-trained backbone and from scratch"
+for kind in pretrained scratch; do
+  rm -rf "$WORK/map-$kind"
+  "${MPIRUN[@]}" "$BUILD_DIR/mixhic-train" --config "$ROOT/configs/finetune-map-tiny.ini" --corpus "$WORK/corpus.h5" \
+    --run-dir "$WORK/map-$kind" $([ "$kind" = pretrained ] && echo --pretrained "$RUN") 2>&1 |
+    grep -E 'pre-trained backbone|step .*/.* epoch|finished' || true
+done
+
+step "8/8 evaluation on the test split (chr4): model vs the distance-decay baseline"
+rm -rf "$WORK/eval"
+"${MPIRUN[@]}" "$BUILD_DIR/mixhic-eval" --corpus "$WORK/corpus.h5" --model pretrained="$WORK/map-pretrained" \
+  --model scratch="$WORK/map-scratch" --out-dir "$WORK/eval" 2>&1 | grep -v ' = '
+
+printf '\nquickstart: corpus %s, pre-trained run %s, fine-tuned runs %s, evaluation in %s\n' "$WORK/corpus.h5" "$RUN" \
+  "$WORK/map-pretrained $WORK/map-scratch" "$WORK/eval (metrics.csv, *.cool, map_*.png, distance_pcc.png)"

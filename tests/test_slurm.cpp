@@ -125,7 +125,7 @@ class SlurmCluster : public ::testing::Test {
 bool SlurmCluster::up_ = false;
 std::string SlurmCluster::up_output_;
 
-TEST_F(SlurmCluster, PipelineRunsPrepThenPretrainToCompletion) {
+TEST_F(SlurmCluster, PipelineRunsPrepPretrainFinetuneAndEvalToCompletion) {
   auto r = run_command(mixhic::test::prep_bin() + " synth --out-dir " + dir_ / "in");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string run = dir_ / "run";
@@ -133,7 +133,8 @@ TEST_F(SlurmCluster, PipelineRunsPrepThenPretrainToCompletion) {
                   slurm("env INPUTS=" + dir_ / "in/inputs.ini" + " PREP_CONFIG=" + kRoot + "/configs/prep-synth.ini " +
                         train_env(run, 12) + " PREP_SBATCH_ARGS='--ntasks 2 -o " + dir_ / "%x-%j.out" +
                         "' TRAIN_SBATCH_ARGS='--ntasks-per-node 2 --cpus-per-task 1 -o " + dir_ / "%x-%j.out" +
-                        "' scripts/slurm/submit-pipeline.sh"));
+                        "' FINETUNE_CONFIG=" + kRoot + "/configs/finetune-map-tiny.ini EVAL_SBATCH_ARGS='--ntasks 2 "
+                        "--cpus-per-task 1 -o " + dir_ / "%x-%j.out" + "' scripts/slurm/submit-pipeline.sh"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto id = [&](const std::string& key) {
     size_t at = r.output.find(key + "=") + key.size() + 1;
@@ -146,6 +147,15 @@ TEST_F(SlurmCluster, PipelineRunsPrepThenPretrainToCompletion) {
   EXPECT_NE(field(pretrain, "Dependency"), "");  // (null) once satisfied
   auto list = run_command(std::string(MIXHIC_TRAIN_BIN) + " checkpoints --run-dir " + run);
   EXPECT_NE(list.output.find("step-00000012: ok"), std::string::npos) << list.output;
+  // fine-tuning from that run (same script, task config, PRETRAINED), then mixhic-eval
+  const std::string finetune = id("finetune"), evaluation = id("eval");
+  EXPECT_EQ(wait_done(finetune, 300), "COMPLETED") << log_of("mixhic-finetune", finetune);
+  EXPECT_NE(log_of("mixhic-finetune", finetune).find("pre-trained backbone from " + run), std::string::npos)
+      << log_of("mixhic-finetune", finetune);
+  EXPECT_EQ(wait_done(evaluation, 300), "COMPLETED") << log_of("mixhic-eval", evaluation);
+  EXPECT_NE(mixhic::test::read_file(run + "-finetune/eval/metrics.csv").find("metric,finetuned,distance-decay"),
+            std::string::npos)
+      << log_of("mixhic-eval", evaluation);
 }
 
 TEST_F(SlurmCluster, RequeuedJobCheckpointsResumesAndEndsBitwiseEqual) {

@@ -60,6 +60,7 @@ struct SampleBatch {
   std::vector<int64_t> samples;  // corpus indices, in batch order
   torch::Tensor hic;             // (b, 1, W, W) float32
   torch::Tensor epi;             // (b, 2A, T) float32
+  torch::Tensor target;          // loop corpora: (b,) labels 1/0; TSS corpora: (b, W) expression; else undefined
   double read_ms = 0;            // loader-thread time spent on this batch
 };
 

@@ -53,6 +53,12 @@ std::string render_key_values(const KeyValues& kv);
 KeyValues parse_key_values(const std::string& path);  // throws InputFormatError
 std::string key_value(const KeyValues& kv, const std::string& key, const std::string& path);  // throws if missing
 
+// The checkpoint a user means by `path`: a checkpoint directory (with MANIFEST) as it is, a
+// checkpoints/ directory or a run directory through its LATEST. The manifest is verified.
+// Used by fine-tuning (pretrained = ...) and mixhic-eval (--model NAME=RUN_DIR).
+// Throws InputFormatError naming the path when there is none or it does not verify.
+std::string resolve_checkpoint(const std::string& path);
+
 class CheckpointStore {
  public:
   CheckpointStore(const std::string& run_dir, const MpiWorld& world, int64_t keep);

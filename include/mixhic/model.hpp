@@ -209,6 +209,18 @@ class MixHicModelImpl : public torch::nn::Module {
   // expression: one value per Hi-C bin of both anchors, (B, 2W), from both modalities.
   torch::Tensor predict_expression(const torch::Tensor& hic, const torch::Tensor& epi);
 
+  // The task loss of one batch, a mean over its samples: hic_map MSE against the [0,1] window
+  // (the reference), loop BCE against `target` (B,) labels, expression MSE against `target`
+  // (B, W) tiled to both anchors (the reference's x2). `modality` is predict_loop's.
+  torch::Tensor task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
+                          const std::string& modality = "bimodal");
+  // The task's predictions for a batch: (B, W, W) maps, (B,) loop probabilities, (B, W) expression
+  // (the mean of the two anchors' copies).
+  torch::Tensor predict(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality = "bimodal");
+  // Keys of the fine-tuning heads (fusion_block.*, seq_upsampleTrans.*, classifier.*): what a
+  // pre-training checkpoint lacks and fine-tuning initialises afresh.
+  static bool is_head_key(const std::string& key);
+
   const ModelConfig& config() const { return cfg_; }
   int64_t parameter_count() const;
   // Batch-wide statistics over every rank in training mode (see batch_statistics.hpp); nullptr:

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,10 +31,16 @@ bool is_reference_unused_key(const std::string& key);
 
 struct LoadReport {
   std::vector<std::string> skipped;  // reference-only keys that were present and left out
+  std::vector<std::string> fresh;    // keys the file may lack (fine-tuning heads): left as initialised
 };
 // Copies the tensors of `path` into the module. Throws InputFormatError naming the file and
 // listing every missing / unexpected key and every shape mismatch.
 LoadReport load_state_dict(torch::nn::Module& module, const std::string& path);
+// Fine-tuning from a pre-trained model: the same strictness for every key except those that
+// `is_head(key)` says the file may lack (the task head, absent from a pre-training checkpoint):
+// the reference's load_state_dict(strict=False) silently ignores mismatches, this does not.
+LoadReport load_state_dict(torch::nn::Module& module, const std::string& path,
+                           const std::function<bool(const std::string&)>& is_head);
 
 // One HDF5 dataset per tensor (float32/float64/int64), named by its key, for tools without torch.
 void save_state_dict_h5(const torch::nn::Module& module, const std::string& path);

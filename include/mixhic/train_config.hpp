@@ -25,6 +25,10 @@ struct TrainConfig {
   double weight_decay = 1e-6, beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   double clip_grad_norm = 0.0;    // > 0: clip the global gradient norm after synchronisation
   uint64_t seed = 99;             // model init, sample order and augmentation (reference: 99)
+  // fine-tuning (model key task = hic_map | loop | expression)
+  std::string pretrained;         // a pre-training checkpoint (directory) or run directory (its LATEST); empty: from scratch
+  bool freeze_backbone = false;   // train only the task head (fusion, decoder, classifier)
+  std::string loop_modality = "bimodal";  // loop task: bimodal | epi | hic
   // data
   int64_t prefetch = 4;           // batches read ahead on the loader thread
   std::string io = "mpio";        // mpio: parallel HDF5 (MPI-IO driver) | posix: each rank opens the file alone

@@ -39,6 +39,9 @@ class TrainingLog {
   void stragglers();                  // COLLECTIVE: min / median / max step time and the slowest rank
   int64_t skipped_total() const { return skipped_total_; }
   void set_skipped_total(int64_t n) { skipped_total_ = n; }
+  // Fine-tuning: the progress line names the task loss (e.g. "mse") instead of pre-training's
+  // three terms, which are then not computed (their columns stay 0).
+  void set_task_loss(const std::string& name) { task_loss_ = name; }
 
  private:
   struct Window {
@@ -56,6 +59,7 @@ class TrainingLog {
   double all_ms_ = 0;  // all steps of this process, for the ETA
   int64_t all_steps_ = 0;
   int64_t skipped_total_ = 0;
+  std::string task_loss_;
 };
 
 }  // namespace mixhic

@@ -156,6 +156,33 @@ torch::Tensor MixHicModelImpl::predict_expression(const torch::Tensor& hic, cons
   return classifier->forward(seq_upsampleTrans(fused, ef.skips)).squeeze(-1);
 }
 
+torch::Tensor MixHicModelImpl::predict(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
+  if (cfg_.task == "hic_map") return predict_map(epi);
+  if (cfg_.task == "loop") return predict_loop(hic, epi, modality);
+  require_task("expression");
+  torch::Tensor both = predict_expression(hic, epi);  // (B, 2W): anchor 1's bins, then anchor 2's
+  const int64_t W = cfg_.window_bins;
+  return 0.5 * (both.narrow(1, 0, W) + both.narrow(1, W, W));
+}
+
+torch::Tensor MixHicModelImpl::task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
+                                         const std::string& modality) {
+  if (cfg_.task == "hic_map") return F::mse_loss(predict_map(epi), hic.squeeze(1));
+  if (cfg_.task == "loop") {
+    // The head ends in a sigmoid (reference); clamping keeps log() finite for saturated outputs.
+    torch::Tensor p = predict_loop(hic, epi, modality).clamp(1e-7, 1 - 1e-7);
+    return F::binary_cross_entropy(p, target.to(p.dtype()));
+  }
+  require_task("expression");
+  return F::mse_loss(predict_expression(hic, epi), torch::cat({target, target}, 1));
+}
+
+bool MixHicModelImpl::is_head_key(const std::string& key) {
+  for (const char* prefix : {"fusion_block.", "seq_upsampleTrans.", "classifier."})
+    if (key.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 int64_t MixHicModelImpl::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

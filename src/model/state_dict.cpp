@@ -39,6 +39,11 @@ bool is_reference_unused_key(const std::string& key) {
 }
 
 LoadReport load_state_dict(torch::nn::Module& module, const std::string& path) {
+  return load_state_dict(module, path, [](const std::string&) { return false; });
+}
+
+LoadReport load_state_dict(torch::nn::Module& module, const std::string& path,
+                           const std::function<bool(const std::string&)>& is_head) {
   NamedTensors incoming = load_tensors(path);
   std::map<std::string, torch::Tensor> have;
   for (auto& [name, t] : state_dict(module)) have[name] = t;
@@ -60,8 +65,10 @@ LoadReport load_state_dict(torch::nn::Module& module, const std::string& path) {
   std::vector<std::string> missing;
   for (auto& [name, t] : have)
     if (!matched.count(name) && std::none_of(mismatched.begin(), mismatched.end(),
-                                             [&](const std::string& m) { return m.rfind(name + " ", 0) == 0; }))
-      missing.push_back(name);
+                                             [&](const std::string& m) { return m.rfind(name + " ", 0) == 0; })) {
+      if (is_head(name)) report.fresh.push_back(name);
+      else missing.push_back(name);
+    }
   if (!unexpected.empty() || !missing.empty() || !mismatched.empty()) {
     auto list = [](const std::vector<std::string>& v) {
       return v.empty() ? std::string("none") : fmt::format("{}", fmt::join(v, ", "));

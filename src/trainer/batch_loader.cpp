@@ -90,6 +90,9 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
   batch.samples = samples;
   batch.hic = torch::empty({b, 1, W, W}, torch::kFloat);
   batch.epi = torch::empty({b, 2 * A, T}, torch::kFloat);
+  const std::string& source = corpus.sample_source();
+  if (source == "loops") batch.target = torch::empty({b}, torch::kFloat);
+  if (source == "tss") batch.target = torch::empty({b, W}, torch::kFloat);
   // Read in file order (neighbouring samples share pages); place in batch order.
   std::vector<int64_t> order(b);
   std::iota(order.begin(), order.end(), 0);
@@ -101,6 +104,8 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
     corpus.read_tracks(samples[k], 1, tracks);
     corpus.read_tracks(samples[k], 2, tracks + A * T);
     augment_sample(hic, W, tracks, A, T, aug, seed, epoch, samples[k]);
+    if (source == "loops") batch.target.data_ptr<float>()[k] = float(corpus.label(samples[k]));
+    if (source == "tss") corpus.read_target(samples[k], batch.target.data_ptr<float>() + k * W);
   }
   batch.read_ms = ms_since(t0);
   return batch;

@@ -221,4 +221,21 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
   return final_dir;
 }
 
+std::string resolve_checkpoint(const std::string& path) {
+  std::string dir = path;
+  for (const std::string& latest : {path + "/checkpoints/LATEST", path + "/LATEST"}) {
+    std::ifstream in(latest);
+    std::string name;
+    if (!(in >> name)) continue;
+    dir = (fs::path(latest).parent_path() / name).string();
+    break;
+  }
+  if (!fs::exists(dir + "/MANIFEST"))
+    throw InputFormatError(path, "checkpoint", "a checkpoint directory (with MANIFEST) or a run directory of mixhic-train",
+                           "no MANIFEST or checkpoints/LATEST there");
+  std::string problem = CheckpointManifest::read(dir + "/MANIFEST").verify(dir);
+  if (!problem.empty()) throw InputFormatError(dir, "MANIFEST", "every file present and matching", problem);
+  return dir;
+}
+
 }  // namespace mixhic

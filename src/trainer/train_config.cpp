@@ -26,6 +26,9 @@ po::options_description train_options(TrainConfig& c) {
       ("adam-eps", po::value(&c.adam_eps)->default_value(c.adam_eps, text(c.adam_eps)), "AdamW epsilon")
       ("clip-grad-norm", po::value(&c.clip_grad_norm)->default_value(c.clip_grad_norm, text(c.clip_grad_norm)), "> 0: clip the global gradient norm (after the all-reduce)")
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of model init, sample order and augmentation (reference: 99)")
+      ("pretrained", po::value(&c.pretrained)->default_value(c.pretrained), "fine-tuning: start from this pre-training checkpoint or run directory (every backbone key must match; the task head starts afresh); empty: no pre-training")
+      ("freeze-backbone", po::value(&c.freeze_backbone)->default_value(c.freeze_backbone), "fine-tuning: train only the task head")
+      ("loop-modality", po::value(&c.loop_modality)->default_value(c.loop_modality), "loop task input: bimodal | epi | hic")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch), "batches read ahead by the loader thread")
       ("io", po::value(&c.io)->default_value(c.io), "mpio: parallel HDF5 over MPI-IO | posix: every rank opens the corpus on its own")
       ("augment-reverse", po::value(&c.augment_reverse)->default_value(c.augment_reverse, text(c.augment_reverse)), "probability of flipping a window's genomic orientation (0: reference)")
@@ -60,6 +63,8 @@ void TrainConfig::validate() const {
   need(lr > 0 && min_lr >= 0 && min_lr <= lr, "lr", "need lr > 0 and 0 <= min-lr <= lr");
   need(warmup_steps >= 0, "warmup-steps", "must be >= 0");
   need(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "beta1/beta2", "must be in [0, 1)");
+  need(loop_modality == "bimodal" || loop_modality == "epi" || loop_modality == "hic", "loop-modality",
+       "bimodal | epi | hic");
   need(prefetch >= 1, "prefetch", "must be >= 1");
   need(io == "mpio" || io == "posix", "io", "mpio | posix");
   need(augment_reverse >= 0 && augment_reverse <= 1, "augment-reverse", "a probability in [0, 1]");

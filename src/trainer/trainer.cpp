@@ -142,23 +142,6 @@ class CommCrossRankBatch : public CrossRankBatch {
 };
 
 // ---- helpers ---------------------------------------------------------------------------------
-int cores_available() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// Ranks on this node and this rank's index among them.
-std::pair<int, int> node_local(const MpiWorld& world) {
-  MPI_Comm node;
-  MIXHIC_MPI_CHECK(MPI_Comm_split_type(world.comm, MPI_COMM_TYPE_SHARED, world.rank, MPI_INFO_NULL, &node));
-  int size = 1, rank = 0;
-  MPI_Comm_size(node, &size);
-  MPI_Comm_rank(node, &rank);
-  MPI_Comm_free(&node);
-  return {size, rank};
-}
-
 double peak_rss_mb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -192,6 +175,23 @@ std::string read_text(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputFormatError(path, "file", "a readable file", "missing");
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Fine-tuning's start: the backbone of a pre-training checkpoint (resolve_checkpoint's `path`). Strict: the architecture
+// keys must equal this run's and every backbone tensor must be in the file with its shape.
+void load_pretrained(MixHicModelImpl& model, const std::string& path, const std::string& model_ini) {
+  const std::string dir = resolve_checkpoint(path);
+  std::vector<std::string> differ;
+  for (const std::string& d : ini_differences(read_text(dir + "/model.ini"), model_ini))
+    for (const char* key : {"embed-dim:", "depth:", "heads:", "mlp-ratio:", "reference-batch-attention:"})
+      if (d.rfind(key, 0) == 0) differ.push_back(d);
+  if (!differ.empty())
+    throw InputFormatError(dir + "/model.ini", "architecture", "the architecture keys of this run",
+                           fmt::format("{} (pre-trained vs now)", fmt::join(differ, "; ")));
+  LoadReport report = load_state_dict(model, dir + "/model.pt", MixHicModelImpl::is_head_key);
+  const std::string step = key_value(parse_key_values(dir + "/state.txt"), "step", dir + "/state.txt");
+  log::info("pre-trained backbone from {} (step {}): {} tensors loaded, {} head tensors start afresh", dir, step,
+            state_dict(model).size() - report.fresh.size(), report.fresh.size());
 }
 
 }  // namespace
@@ -281,8 +281,37 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   CommCrossRankBatch cross_rank(*comm);
   const bool global_stats = cfg.batch_statistics == "global" && world.size > 1;
   if (global_stats) model->set_cross_rank_batch(&cross_rank);
+  const bool fine_tuning = mcfg.task != "none";
+  agree(world, [&] {
+    const std::string& source = corpus->sample_source();
+    const bool ok = mcfg.task == "loop"         ? source == "loops"
+                    : mcfg.task == "expression" ? source == "tss"
+                    : mcfg.task == "hic_map"    ? source != "loops"
+                                                : true;
+    if (!ok)
+      throw InputFormatError(cfg.corpus, "sample-source",
+                             fmt::format("a corpus for task = {} (mixhic-prep samples = {})", mcfg.task,
+                                         mcfg.task == "loop" ? "loops" : mcfg.task == "expression" ? "tss" : "tiles | tss"),
+                             source);
+    if (!fine_tuning && (!cfg.pretrained.empty() || cfg.freeze_backbone))
+      throw ConfigError("pretrained / freeze-backbone: fine-tuning keys, but task = none (pre-training)");
+  });
+  if (fine_tuning && !cfg.pretrained.empty()) {
+    agree(world, [&] { load_pretrained(*model, cfg.pretrained, setup.model_ini); });
+  }
+  if (cfg.freeze_backbone) {
+    // A frozen backbone also keeps its BatchNorm statistics: its modules run in eval mode.
+    for (auto& child : model->named_children())
+      if (!MixHicModelImpl::is_head_key(child.key() + ".")) child.value()->eval();
+  }
   NamedTensors params;
-  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  for (auto& p : model->named_parameters()) {
+    if (cfg.freeze_backbone && !MixHicModelImpl::is_head_key(p.key())) {
+      p.value().requires_grad_(false);
+      continue;
+    }
+    params.emplace_back(p.key(), p.value());
+  }
   NamedTensors buffers;
   for (auto& b : model->named_buffers()) buffers.emplace_back(b.key(), b.value());
   std::unique_ptr<GradBuckets> buckets;
@@ -425,6 +454,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   const double peak = device.is_cuda() ? cfg.peak_tflops * 1e12 : 0;
   TrainingLog tlog(cfg.run_dir, world, total_steps, restart, allreduce_ms, 3 * flops_fwd, peak);
   tlog.set_skipped_total(skipped_before);
+  if (fine_tuning) tlog.set_task_loss(mcfg.task == "loop" ? "bce" : "mse");
   BatchLoader loader(*corpus, plan, {cfg.augment_reverse, cfg.augment_track_noise}, start_step, total_steps,
                      int(cfg.prefetch));
   HangWatchdog watchdog(cfg.hang_timeout_s, *comm, world);
@@ -451,6 +481,8 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
                            {"world-size", std::to_string(world.size)},
                            {"corpus", cfg.corpus},
                            {"corpus-id", corpus->corpus_id()},
+                           {"task", mcfg.task},
+                           {"pretrained", cfg.pretrained.empty() ? "none" : cfg.pretrained},
                            {"parameter-hash", parameter_hash(*model)}};
         write_durably(dir + "/state.txt", render_key_values(state));
         files = {"model.pt", "optimizer.pt", "model.ini", "train.ini", "state.txt"};
@@ -508,8 +540,23 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
       at::autocast::set_enabled(true);
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
     }
-    PretrainOutput out = model->forward(hic, epi);
-    torch::Tensor loss = out.loss(mcfg, epoch, per_sample_scale);
+    // Pre-training: the three MIX-HIC terms; fine-tuning: the task loss (in the first slot).
+    double terms[3] = {0, 0, 0};
+    bool first_is_global = false;
+    torch::Tensor loss;
+    if (fine_tuning) {
+      torch::Tensor task = model->task_loss(hic, epi, batch.target.defined() ? batch.target.to(device) : torch::Tensor(),
+                                            cfg.loop_modality);
+      loss = task * per_sample_scale;
+      terms[0] = task.item<double>();
+    } else {
+      PretrainOutput out = model->forward(hic, epi);
+      loss = out.loss(mcfg, epoch, per_sample_scale);
+      terms[0] = out.contrastive.item<double>();
+      terms[1] = out.orthogonal.item<double>();
+      terms[2] = out.mapping.item<double>();
+      first_is_global = out.contrastive_is_global;
+    }
     if (cfg.precision == "bf16") {
       at::autocast::clear_cache();
       at::autocast::set_enabled(false);
@@ -538,9 +585,9 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     // agree on loss values, stop signals and non-finite losses (one small all-reduce)
     watchdog.beat("step agreement", step);
     const double b_share = double(hic.size(0)) / double(cfg.global_batch);
-    const double con = out.contrastive.item<double>(), orth = out.orthogonal.item<double>(), map = out.mapping.item<double>();
+    const double con = terms[0], orth = terms[1], map = terms[2];
     const bool local_bad = !std::isfinite(con) || !std::isfinite(orth) || !std::isfinite(map);
-    double agreed[6] = {out.contrastive_is_global ? con / world.size : con * b_share, orth * b_share, map * b_share,
+    double agreed[6] = {first_is_global ? con / world.size : con * b_share, orth * b_share, map * b_share,
                         local_bad ? 1.0 : 0.0, g_stop_signal.load() ? 1.0 : 0.0, bad_samples.empty() ? 0.0 : 1.0};
     MIXHIC_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, agreed, 6, MPI_DOUBLE, MPI_SUM, world.comm));
     if (agreed[4] > 0 || (cfg.stop_at_step > 0 && step + 1 == cfg.stop_at_step)) {
@@ -565,8 +612,9 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
           cause = fmt::format("non-finite input in sample {} (rank {})", fmt::join(bad_samples, ","), world.rank);
       } else if (agreed[3] > 0) {
         if (local_bad)
-          cause = fmt::format("non-finite loss (contrastive {}, orthogonal {}, mapping {}) on rank {}", con, orth, map,
-                              world.rank);
+          cause = fine_tuning ? fmt::format("non-finite {} loss {} on rank {}", mcfg.task, con, world.rank)
+                              : fmt::format("non-finite loss (contrastive {}, orthogonal {}, mapping {}) on rank {}", con,
+                                            orth, map, world.rank);
       } else if (world.rank == 0) {
         cause = fmt::format("non-finite gradient (norm {}), first in tensor '{}'", grad_norm,
                             optimizer.first_nonfinite_grad());
@@ -596,7 +644,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     rec.contrastive = agreed[0];
     rec.orthogonal = agreed[1];
     rec.mapping = agreed[2];
-    const ModelConfig::LossWeights w = mcfg.loss_weights(epoch);
+    const ModelConfig::LossWeights w = fine_tuning ? ModelConfig::LossWeights{1, 0, 0} : mcfg.loss_weights(epoch);
     rec.loss = w.contrastive * agreed[0] + w.orthogonal * agreed[1] + w.mapping * agreed[2];
     rec.lr = lr;
     rec.grad_norm = grad_norm;

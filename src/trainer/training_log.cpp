@@ -103,9 +103,12 @@ void TrainingLog::progress() {
   std::string mfu = peak_flops_ > 0 ? fmt::format(" | MFU {:.1f}%", 100.0 * sps * flops_per_sample_ / peak_flops_) : "";
   const double eta = (total_steps_ - last_.step) * (all_ms_ / std::max<int64_t>(all_steps_, 1)) / 1e3;
   const StepRecord& r = last_;
-  log::info("step {}/{} epoch {} | loss {:.4f} (con {:.4f} orth {:.4f} map {:.4f}) | lr {:.2e} | {:.1f} samples/s | "
+  std::string terms = task_loss_.empty()
+                          ? fmt::format("con {:.4f} orth {:.4f} map {:.4f}", r.contrastive, r.orthogonal, r.mapping)
+                          : task_loss_;
+  log::info("step {}/{} epoch {} | loss {:.4f} ({}) | lr {:.2e} | {:.1f} samples/s | "
             "data wait {:.1f}%{}{}{} | ETA {}",
-            r.step, total_steps_, r.epoch, r.loss, r.contrastive, r.orthogonal, r.mapping, r.lr, sps, wait_pct, comm, mfu,
+            r.step, total_steps_, r.epoch, r.loss, terms, r.lr, sps, wait_pct, comm, mfu,
             skipped_total_ ? fmt::format(" | {} skipped", skipped_total_) : "", duration_text(eta));
 }
 

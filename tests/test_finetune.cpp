@@ -1,0 +1,240 @@
+// Fine-tuning and evaluation end to end on the synthetic genome: mixhic-train task = hic_map
+// from a pre-trained run (strict backbone load, frozen backbone, exact resume, refusals), then
+// mixhic-eval on 2 ranks checked against an independent recomputation from the corpus
+// (tests/oracles/check_eval.py: h5py + numpy + scipy/sklearn + cooler).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "mixhic/state_dict.hpp"
+#include "mixhic/train_config.hpp"
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace mixhic;
+using test::run_command;
+
+namespace {
+
+class FineTune : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir;
+    auto r = run_command(test::prep_bin() + " synth --out-dir " + dir_->path() + "/in");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_command(test::mpirun(2) + test::prep_bin() + " --config " + src("configs/prep-synth.ini") + " --config " +
+                    dir_->path() + "/in/inputs.ini --output " + corpus());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = run_command(test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + src("configs/pretrain-tiny.ini") +
+                    " --corpus " + corpus() + " --run-dir " + path("pretrain") + " --max-steps 16 --log-every 100");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string src(const std::string& rel) { return std::string(MIXHIC_SOURCE_DIR) + "/" + rel; }
+  static std::string corpus() { return dir_->path() + "/corpus.h5"; }
+  static std::string path(const std::string& name) { return dir_->path() + "/" + name; }
+  static std::string finetune(int np, const std::string& run, const std::string& extra) {
+    return test::mpirun(np) + MIXHIC_TRAIN_BIN + " --config " + src("configs/finetune-map-tiny.ini") + " --corpus " +
+           corpus() + " --run-dir " + run + " --log-every 100 " + extra;
+  }
+  static std::string model_file(const std::string& run, int step) {
+    return run + "/checkpoints/" + fmt::format("step-{:08d}", step) + "/model.pt";
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* FineTune::dir_ = nullptr;
+
+TEST_F(FineTune, MapHeadStartsFromThePretrainedBackboneAndResumesExactly) {
+  const std::string pre = "--pretrained " + path("pretrain");
+  const std::string run = path("map");
+  auto r = run_command(finetune(2, run, pre + " --max-steps 12"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("pre-trained backbone from"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("head tensors start afresh"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(mse)"), std::string::npos) << r.output;  // the progress line names the task loss
+  EXPECT_EQ(test::checkpoint_state(run, 12, "task"), "hic_map");
+
+  // Stopped at step 5 and resumed: bitwise the same parameters as the run above.
+  const std::string stopped = path("map-stopped");
+  r = run_command(finetune(2, stopped, pre + " --max-steps 12 --stop-at-step 5"));
+  EXPECT_EQ(r.exit_code, kExitStoppedForRequeue) << r.output;
+  r = run_command(finetune(2, stopped, pre + " --max-steps 12"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(test::checkpoint_state(stopped, 12, "parameter-hash"), test::checkpoint_state(run, 12, "parameter-hash"));
+
+  // freeze-backbone: every backbone tensor stays the pre-trained one, bit for bit; the head moves.
+  const std::string frozen = path("map-frozen");
+  r = run_command(finetune(2, frozen, pre + " --max-steps 6 --freeze-backbone true"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::map<std::string, torch::Tensor> before;
+  for (auto& [name, t] : load_tensors(model_file(path("pretrain"), 16))) before[name] = t;
+  int backbone = 0, head = 0;
+  for (auto& [name, t] : load_tensors(model_file(frozen, 6))) {
+    if (name.rfind("fusion_block.", 0) == 0 || name.rfind("seq_upsampleTrans.", 0) == 0 ||
+        name.rfind("classifier.", 0) == 0) {
+      ++head;
+      continue;
+    }
+    ASSERT_TRUE(before.count(name)) << name;
+    EXPECT_TRUE(torch::equal(before[name], t)) << name << " changed although the backbone is frozen";
+    ++backbone;
+  }
+  EXPECT_GT(backbone, 20);
+  EXPECT_GT(head, 5);
+}
+
+TEST_F(FineTune, RefusesAPretrainedModelOfAnotherArchitectureOrTheWrongCorpus) {
+  auto r = run_command(finetune(2, path("wrong-arch"), "--pretrained " + path("pretrain") + " --embed-dim 8 --max-steps 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("architecture"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("embed-dim"), std::string::npos) << r.output;
+  r = run_command(finetune(1, path("no-such"), "--pretrained " + path("nothing-here") + " --max-steps 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nothing-here"), std::string::npos) << r.output;
+  // The loop task needs a loop corpus (mixhic-prep samples = loops).
+  r = run_command(test::mpirun(1) + MIXHIC_TRAIN_BIN + " --config " + src("configs/finetune-loop-tiny.ini") +
+                  " --corpus " + corpus() + " --run-dir " + path("loop-on-tiles") + " --max-steps 2");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("sample-source"), std::string::npos) << r.output;
+}
+
+TEST_F(FineTune, EvalScoresMapsAndMatchesAnIndependentOracle) {
+  const std::string ft = path("eval-ft"), scratch = path("eval-scratch"), out = path("eval");
+  auto r = run_command(finetune(2, ft, "--pretrained " + path("pretrain") + " --max-steps 10"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(finetune(2, scratch, "--max-steps 10"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(test::mpirun(2) + MIXHIC_EVAL_BIN + " --corpus " + corpus() + " --model pretrained=" + ft +
+                  " --model scratch=" + scratch + " --out-dir " + out + " --figures 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("distance-stratified PCC"), std::string::npos) << r.output;
+
+  // metrics.csv: metric,pretrained,scratch,distance-decay
+  std::map<std::string, std::vector<std::string>> rows;
+  {
+    std::ifstream in(out + "/metrics.csv");
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "metric,pretrained,scratch,distance-decay");
+    while (std::getline(in, line)) {
+      std::vector<std::string> cells;
+      std::string cell;
+      std::stringstream ss(line);
+      while (std::getline(ss, cell, ',')) cells.push_back(cell);
+      rows[cells[0]] = cells;
+    }
+  }
+  for (const char* row : {"pooled PCC (reference)", "pooled Spearman (reference)", "pooled R2 (truth vs pred)"})
+    ASSERT_TRUE(rows.count(row) && rows[row].size() == 4) << row << "\n" << test::read_file(out + "/metrics.csv");
+  r = run_command(test::oracle("check_eval.py") + " " + corpus() + " " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::map<std::string, double> oracle;
+  {
+    std::istringstream in(r.output);
+    std::string line, name;
+    double v;
+    while (std::getline(in, line)) {  // "name value" lines; anything else (a warning) is skipped
+      std::istringstream fields(line);
+      if (fields >> name >> v) oracle[name] = v;
+    }
+  }
+  std::cout << r.output;
+  EXPECT_NEAR(std::stod(rows["pooled PCC (reference)"][3]), oracle.at("pooled_pcc"), 1e-6);
+  EXPECT_NEAR(std::stod(rows["pooled Spearman (reference)"][3]), oracle.at("pooled_spearman"), 1e-6);
+  EXPECT_NEAR(std::stod(rows["pooled R2 (truth vs pred)"][3]), oracle.at("pooled_r2"), 1e-6);
+  EXPECT_EQ(oracle.at("distance_pcc_defined"), 0);  // decay is constant along each diagonal
+  EXPECT_LT(oracle.at("truth_cool_max_abs_diff"), 1e-6);  // truth.CELL.cool holds the corpus windows
+  for (const char* f : {"/truth.synthA.cool", "/truth.synthB.cool", "/pretrained.synthA.cool", "/scratch.synthB.cool",
+                        "/distance_pcc.csv", "/distance_pcc.png",
+                        "/map_000.png", "/map_001.png", "/insulation_000.png", "/metrics.json"})
+    EXPECT_TRUE(fs::exists(out + f)) << f;
+  EXPECT_EQ(test::read_file(out + "/map_000.png").substr(1, 3), "PNG");
+}
+
+}  // namespace
+
+namespace {
+
+// metrics.csv of mixhic-eval: metric -> cells (cells[0] is the metric name).
+std::map<std::string, std::vector<std::string>> read_metrics(const std::string& path) {
+  std::map<std::string, std::vector<std::string>> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::stringstream ss(line);
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    rows[cells[0]] = cells;
+  }
+  return rows;
+}
+
+// "COLUMN METRIC VALUE" lines of tests/oracles/check_predictions.py.
+std::map<std::string, double> read_oracle(const std::string& output) {
+  std::map<std::string, double> out;
+  std::istringstream in(output);
+  std::string line, column, metric;
+  double v;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    if (fields >> column >> metric >> v) out[column + " " + metric] = v;
+  }
+  return out;
+}
+
+TEST_F(FineTune, LoopAndExpressionTasksEndToEndMatchSklearnOnTheirPredictions) {
+  struct Task {
+    const char* name;
+    const char* prep_config;
+    const char* train_config;
+    std::vector<std::pair<std::string, std::string>> checks;  // metrics.csv row, oracle metric
+  };
+  const std::vector<Task> tasks = {
+      {"loop", "configs/prep-synth-loops.ini", "configs/finetune-loop-tiny.ini",
+       {{"AUROC", "AUROC"}, {"AUPRC (average precision)", "AUPRC"}, {"F1 (p > 0.5)", "F1"}}},
+      {"expression", "configs/prep-synth-tss.ini", "configs/finetune-expression-tiny.ini",
+       {{"PCC (all bins x genes)", "PCC"}, {"R2 (truth vs pred)", "R2"}}}};
+  for (const Task& t : tasks) {
+    const std::string c = path(std::string(t.name) + ".h5"), out = path(std::string(t.name) + "-eval");
+    auto r = run_command(test::mpirun(2) + test::prep_bin() + " --config " + src(t.prep_config) + " --config " +
+                         dir_->path() + "/in/inputs.ini --output " + c);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (const char* kind : {"pretrained", "scratch"}) {
+      const std::string pre = std::string(kind) == "pretrained" ? " --pretrained " + path("pretrain") : "";
+      r = run_command(test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + src(t.train_config) + " --corpus " + c +
+                      " --run-dir " + path(std::string(t.name) + "-" + kind) + " --max-steps 12 --log-every 100" + pre);
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    r = run_command(test::mpirun(2) + MIXHIC_EVAL_BIN + " --corpus " + c + " --model pretrained=" +
+                    path(std::string(t.name) + "-pretrained") + " --model scratch=" + path(std::string(t.name) + "-scratch") +
+                    " --out-dir " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto rows = read_metrics(out + "/metrics.csv");
+    r = run_command(test::oracle("check_predictions.py") + " " + t.name + " " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto oracle = read_oracle(r.output);
+    for (int col = 1; col <= 2; ++col) {
+      const std::string name = col == 1 ? "pretrained" : "scratch";
+      for (auto& [row, metric] : t.checks) {
+        ASSERT_TRUE(rows.count(row) && rows[row].size() == 3) << t.name << ": no row " << row;
+        ASSERT_TRUE(oracle.count(name + " " + metric)) << r.output;
+        // predictions.tsv holds every float32 digit (9 significant)
+        EXPECT_NEAR(std::stod(rows[row][col]), oracle[name + " " + metric], 1e-9) << t.name << " " << name << " " << row;
+      }
+    }
+  }
+  // A loop model refuses a TSS corpus: one task per corpus.
+  auto r = run_command(test::mpirun(1) + MIXHIC_EVAL_BIN + " --corpus " + path("expression.h5") + " --model loop=" +
+                       path("loop-scratch") + " --out-dir " + path("wrong-eval"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("sample-source"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("wrong-eval") + "/metrics.csv"));
+}
+
+}  // namespace
