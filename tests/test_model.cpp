@@ -303,3 +303,64 @@ TEST(Model, ParameterCountAndFlopsOfThePaperConfigs) {
     EXPECT_NEAR(double(params), expected, 0.02 * expected) << C;
   }
 }
+
+TEST(Model, PrismHeadAdjustsExpressionAndItsUniformityLossIsHandComputed) {
+  // uniformity: log mean_{i<j} exp(2t cos - 2t), t = 2
+  torch::Tensor ortho = torch::tensor({1.f, 0.f, 0.f, 1.f}).view({1, 2, 2});
+  EXPECT_NEAR(prism_uniformity(ortho, 2.0).item<double>(), -4.0, 1e-6);
+  torch::Tensor parallel = torch::tensor({0.3f, 0.4f, 0.6f, 0.8f}).view({1, 2, 2});
+  EXPECT_NEAR(prism_uniformity(parallel, 2.0).item<double>(), 0.0, 1e-6);
+  torch::Tensor three = torch::tensor({1.f, 0.f, 0.f, 1.f, 1.f, 1.f}).view({1, 3, 2});  // cos 0, 1/sqrt2, 1/sqrt2
+  const double want = std::log((std::exp(-4.0) + 2 * std::exp(4.0 / std::sqrt(2.0) - 4.0)) / 3);
+  EXPECT_NEAR(prism_uniformity(three, 2.0).item<double>(), want, 1e-6);
+  EXPECT_EQ(prism_uniformity(torch::rand({2, 1, 4}), 2.0).item<double>(), 0.0);
+
+  ModelConfig cfg = tiny_config();
+  cfg.task = "expression";
+  auto [hic, epi] = random_batch(cfg, 4, torch::kFloat32);
+  torch::Tensor target = torch::rand({4, cfg.window_bins});
+  // n = 0: the reference head, MSE against the target on both anchors
+  torch::manual_seed(5);
+  MixHicModel plain(cfg);
+  plain->eval();
+  torch::Tensor both = plain->predict_expression(hic, epi);
+  EXPECT_TRUE(torch::allclose(plain->predict(hic, epi), 0.5 * (both.narrow(1, 0, 32) + both.narrow(1, 32, 32))));
+  EXPECT_NEAR(plain->task_loss(hic, epi, target).item<double>(),
+              torch::mse_loss(both, torch::cat({target, target}, 1)).item<double>(), 1e-6);
+  // n = 2: the adjusted prediction is the mean of the re-weighted runs; the loss is Huber(plain)
+  // + alpha Huber(adjusted) + beta uniformity, and the weight generator learns from it
+  cfg.prism_contexts = 2;
+  torch::manual_seed(5);
+  MixHicModel prism(cfg);
+  prism->train();
+  auto out = prism->expression_outputs(hic, epi);
+  ASSERT_TRUE(out.adjusted.defined());
+  EXPECT_EQ(out.weights.sizes(), (std::vector<int64_t>{4, 2, cfg.embed_dim}));
+  EXPECT_GT(out.weights.min().item<double>(), 0.0);
+  EXPECT_LT(out.weights.max().item<double>(), 1.0);
+  const torch::Tensor two = torch::cat({target, target}, 1);
+  {
+    prism->eval();  // the head's dropout off: the same values twice
+    torch::NoGradGuard no_grad;
+    auto again = prism->expression_outputs(hic, epi);
+    const double want_loss = (torch::smooth_l1_loss(again.plain, two) + torch::smooth_l1_loss(again.adjusted, two) +
+                              prism_uniformity(again.weights, 2.0)).item<double>();
+    EXPECT_NEAR(prism->task_loss(hic, epi, target).item<double>(), want_loss, 1e-6);
+    EXPECT_TRUE(torch::allclose(prism->predict(hic, epi),
+                                0.5 * (again.adjusted.narrow(1, 0, 32) + again.adjusted.narrow(1, 32, 32))));
+    prism->train();
+  }
+  torch::Tensor loss = prism->task_loss(hic, epi, target);
+  loss.backward();
+  int prism_params = 0;
+  for (const auto& p : prism->named_parameters()) {
+    if (p.key().rfind("prism_weights.", 0) != 0) continue;
+    ++prism_params;
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
+  }
+  EXPECT_EQ(prism_params, 3 * 2 + 3 * 2 + 2);  // 3 convs, 3 BatchNorms (weight, bias), fc
+  EXPECT_TRUE(MixHicModelImpl::is_head_key("prism_weights.fc.weight"));
+  cfg.task = "loop";
+  EXPECT_THROW(cfg.validate(), ConfigError);  // the Prism head is for expression only
+}

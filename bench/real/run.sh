@@ -37,9 +37,9 @@ for kind in pretrained scratch; do
   "${TRAIN[@]}" --config "$ROOT/configs/finetune-map-tiny.ini" --run-dir "$WORK/map-$kind" --epochs "$EPOCHS_FINETUNE" \
     $([ "$kind" = pretrained ] && echo --pretrained "$WORK/pretrain") 2>&1 | grep -E "step .*/|finished|error"
 done
-echo "== IMR90-trained models on GM12878 (unseen cell type), all 46 windows"
+echo "== IMR90-trained models on GM12878 (unseen cell type), all 46 windows; distance decay from IMR90"
 "${MPIRUN[@]}" "$BUILD/mixhic-eval" --corpus "$WORK/GM12878.h5" --split train --model pretrained="$WORK/map-pretrained" \
-  --model scratch="$WORK/map-scratch" --out-dir "$WORK/eval-GM12878" 2>&1 | grep -v ' = '
+  --model scratch="$WORK/map-scratch" --baseline-corpus "$WORK/IMR90.h5" --out-dir "$WORK/eval-GM12878" 2>&1 | grep -v ' = '
 echo "== the same models on their own training windows (IMR90), for scale"
 "${MPIRUN[@]}" "$BUILD/mixhic-eval" --corpus "$WORK/IMR90.h5" --split train --model pretrained="$WORK/map-pretrained" \
   --model scratch="$WORK/map-scratch" --out-dir "$WORK/eval-IMR90" --figures 1 2>&1 | grep -v ' = '

@@ -20,6 +20,7 @@ struct EvalConfig {
   std::string corpus;
   std::vector<std::string> models;  // "NAME=RUN_DIR" (or a checkpoint directory); table columns, in order
   std::string split = "test";       // train | val | test
+  std::string baseline_corpus;      // hic_map: the distance-decay baseline's train split (default: --corpus's)
   std::string out_dir = "eval";
   int64_t batch = 16;               // samples per forward, per rank
   int64_t figures = 4;              // hic_map: true-vs-predicted PNGs for this many samples

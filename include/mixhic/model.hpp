@@ -142,6 +142,22 @@ class FusionBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FusionBlock);
 
+// Prism's confounder encoder g_w (SignalWeightGenerator): three conv blocks (T->8 k7, 8->16 k5,
+// 16->32 k3; BatchNorm, ReLU, max-pool 4), a global average, Linear(32, n*C), sigmoid: n weight
+// vectors in (0,1)^C per sample, (B, n, C).
+class TrackWeightGeneratorImpl : public torch::nn::Module {
+ public:
+  TrackWeightGeneratorImpl(int64_t n_tracks, int64_t dim, int64_t contexts);
+  torch::Tensor forward(const torch::Tensor& epi, CrossRankBatch* batch);  // epi (B, L, T)
+
+ private:
+  int64_t dim_, contexts_;
+  std::vector<torch::nn::Conv1d> convs_;
+  std::vector<torch::nn::BatchNorm1d> norms_;
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(TrackWeightGenerator);
+
 // 1-D U-Net decoder: transposed convs back to one token per Hi-C bin of both anchors, each
 // level concatenated with the encoder's skip and refined by a transformer stage (reference:
 // Upsampling1DTransformer). (B, epi_tokens(3), 8C) -> (B, 2W, 2C).
@@ -211,13 +227,22 @@ class MixHicModelImpl : public torch::nn::Module {
 
   // The task loss of one batch, a mean over its samples: hic_map MSE against the [0,1] window
   // (the reference), loop BCE against `target` (B,) labels, expression MSE against `target`
-  // (B, W) tiled to both anchors (the reference's x2). `modality` is predict_loop's.
+  // (B, W) tiled to both anchors (the reference's x2), or with the Prism head Huber(plain) +
+  // alpha Huber(adjusted) + beta uniformity. `modality` is predict_loop's.
   torch::Tensor task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
                           const std::string& modality = "bimodal");
   // The task's predictions for a batch: (B, W, W) maps, (B,) loop probabilities, (B, W) expression
-  // (the mean of the two anchors' copies).
+  // (the mean of the two anchors' copies; the Prism head's adjusted prediction when it is on).
   torch::Tensor predict(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality = "bimodal");
-  // Keys of the fine-tuning heads (fusion_block.*, seq_upsampleTrans.*, classifier.*): what a
+  // expression: both branches of the Prism head (adjusted/weights undefined when it is off).
+  struct ExpressionOutput {
+    torch::Tensor plain;     // (B, 2W) from the tracks as they are
+    torch::Tensor adjusted;  // (B, 2W) mean over the n re-weighted track embeddings
+    torch::Tensor weights;   // (B, n, C) the confounder weight vectors a_i
+  };
+  ExpressionOutput expression_outputs(const torch::Tensor& hic, const torch::Tensor& epi);
+  // Keys of the fine-tuning heads (fusion_block.*, seq_upsampleTrans.*, classifier.*, dist_bias,
+  // prism_weights.*): what a
   // pre-training checkpoint lacks and fine-tuning initialises afresh.
   static bool is_head_key(const std::string& key);
 
@@ -246,6 +271,8 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::nn::ModuleList fusion_blocks_{nullptr};  // fusion_block.blocks
   EpiDecoder seq_upsampleTrans{nullptr};
   torch::nn::Sequential classifier{nullptr};
+  torch::Tensor dist_bias;  // map-head = decay: (W,) added at |i - j|
+  TrackWeightGenerator prism_weights{nullptr};  // expression with prism-contexts > 0
   torch::Tensor fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat);
   void require_task(const char* task) const;
 };
@@ -256,6 +283,10 @@ torch::Tensor contrastive_loss(const torch::Tensor& epi_mean, const torch::Tenso
                                const torch::Tensor& temperature);
 torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::Tensor& epi_specific_mean,
                               const torch::Tensor& hic_share_mean, const torch::Tensor& hic_specific_mean);
+// Prism's uniformity (diversity) loss of the confounder weights (B, n, C): per sample
+// log mean_{i<j} exp(2t cos(a_i, a_j) - 2t) (Wang & Isola's uniformity on unit vectors), mean
+// over the batch; 0 when n < 2.
+torch::Tensor prism_uniformity(const torch::Tensor& weights, double t);
 // 2x2 patches of (B, 1, W, W) as (B, (W/2)^2, 4), in the reference's order.
 torch::Tensor image_to_patches(const torch::Tensor& x, int64_t patch);
 

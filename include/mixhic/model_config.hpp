@@ -34,6 +34,19 @@ struct ModelConfig {
   // none (pre-training) | hic_map (decoder + pairwise map head) | loop (classifier) |
   // expression (decoder + per-bin regressor)
   std::string task = "none";
+  // hic_map head. reference: sigmoid over the pairwise features, MSE (the reference code; on
+  // maps whose values are mostly small its logits must span ~3 units, which AdamW at fine-tuning
+  // learning rates does not reach: it predicts the mean map). decay: no sigmoid, no head dropout,
+  // plus a learned bias per distance |i - j| (`dist_bias`, W values, starting at 0), so the
+  // distance decay is one parameter per diagonal and the pairwise features learn the rest.
+  std::string map_head = "reference";
+  // expression: Prism's confounder-adjusted head (seed paper "Extending Sequence Length is Not
+  // All You Need"): a small conv encoder over the tracks gives n weight vectors a_i in (0,1)^C;
+  // the expression branch runs on the projected tracks re-weighted by each a_i and the adjusted
+  // prediction is their mean (backdoor adjustment). Losses: Huber on the plain branch + alpha x
+  // Huber on the adjusted one + beta x uniformity of the a_i (temperature t). n = 0: off.
+  int64_t prism_contexts = 0;
+  double prism_alpha = 1.0, prism_beta = 1.0, prism_t = 2.0;
   // losses (the paper and the reference code disagree; see README "Model")
   std::string mapping_loss = "l2";  // l2: mean unsquared distance (code) | squared (paper)
   int64_t contrastive_only_epochs = 10;

@@ -35,6 +35,7 @@ po::options_description eval_options(EvalConfig& c) {
       ("corpus", po::value(&c.corpus), "corpus written by mixhic-prep (required)")
       ("model", po::value(&c.models)->composing(), "NAME=RUN_DIR of a fine-tuned model (repeatable; one table column each)")
       ("split", po::value(&c.split)->default_value(c.split), "train | val | test")
+      ("baseline-corpus", po::value(&c.baseline_corpus)->default_value(c.baseline_corpus), "hic_map: the corpus whose train split gives the distance-decay baseline (default: --corpus; another cell type's corpus when --split train scores an unseen cell type)")
       ("out-dir", po::value(&c.out_dir)->default_value(c.out_dir), "directory for metrics.csv, metrics.json, .cool, .png, .tsv")
       ("batch", po::value(&c.batch)->default_value(c.batch), "samples per forward pass on each rank")
       ("figures", po::value(&c.figures)->default_value(c.figures), "hic_map: true-vs-predicted PNGs of this many samples")
@@ -430,7 +431,20 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
   }
   std::vector<float> truth = gather_blocks(world, read_truths(*corpus, task, my_samples));
   std::vector<double> decay;
-  if (task == "hic_map") decay = distance_decay_map(world, *corpus);
+  if (task == "hic_map") {
+    if (cfg.baseline_corpus.empty()) {
+      decay = distance_decay_map(world, *corpus);
+    } else {
+      std::unique_ptr<Corpus> other;
+      agree(world, [&] {
+        other = std::make_unique<Corpus>(cfg.baseline_corpus, &world.comm);
+        if (other->geometry().window_bins != W || other->geometry().hic_bin_bp != corpus->geometry().hic_bin_bp)
+          throw InputFormatError(cfg.baseline_corpus, "geometry", fmt::format("{} bins of {} bp as {}", W,
+                                 corpus->geometry().hic_bin_bp, cfg.corpus), "another window geometry");
+      });
+      decay = distance_decay_map(world, *other);
+    }
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::info("{} samples x {} model(s) in {:.1f} s", all.size(), models.size(), secs);
 

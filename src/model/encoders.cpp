@@ -9,6 +9,28 @@ namespace F = torch::nn::functional;
 
 // ---- epigenomic branch -----------------------------------------------------------------------
 
+TrackWeightGeneratorImpl::TrackWeightGeneratorImpl(int64_t n_tracks, int64_t dim, int64_t contexts)
+    : dim_(dim), contexts_(contexts) {
+  const int64_t channels[4] = {n_tracks, 8, 16, 32}, kernels[3] = {7, 5, 3};
+  for (int i = 0; i < 3; ++i) {
+    convs_.push_back(register_module("conv" + std::to_string(i + 1),
+                                     torch::nn::Conv1d(torch::nn::Conv1dOptions(channels[i], channels[i + 1], kernels[i])
+                                                           .padding(kernels[i] / 2))));
+    norms_.push_back(register_module("bn" + std::to_string(i + 1), torch::nn::BatchNorm1d(channels[i + 1])));
+  }
+  fc = register_module("fc", torch::nn::Linear(32, dim * contexts));
+}
+
+torch::Tensor TrackWeightGeneratorImpl::forward(const torch::Tensor& epi, CrossRankBatch* batch) {
+  torch::Tensor x = epi.transpose(1, 2);  // (B, T, L)
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    x = convs_[i](x);
+    x = torch::relu(batch && is_training() ? sync_batch_norm(x, *norms_[i], *batch) : norms_[i](x));
+    x = F::max_pool1d(x, F::MaxPool1dFuncOptions(4));
+  }
+  return torch::sigmoid(fc(x.mean(-1))).view({-1, contexts_, dim_});
+}
+
 PoolingEncoderImpl::PoolingEncoderImpl(int64_t dim, const std::vector<int64_t>& pool_factors, double dropout)
     : factors_(pool_factors), dropout_(torch::nn::Dropout(dropout)) {
   // One conv after each pooling step plus the first: reference 2, 5, 5 -> conv1..conv4.

@@ -88,9 +88,13 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
     head_in = 2 * C;
     hidden = cfg.task == "expression" ? 128 : 32;
   }
-  torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(), torch::nn::Dropout(0.5),
-                             torch::nn::Linear(hidden, 1));
-  if (cfg.task != "expression") head->push_back(torch::nn::Sigmoid());
+  const bool decay_head = cfg.task == "hic_map" && cfg.map_head == "decay";
+  torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(),
+                             torch::nn::Dropout(decay_head ? 0.0 : 0.5), torch::nn::Linear(hidden, 1));
+  if (cfg.task != "expression" && !decay_head) head->push_back(torch::nn::Sigmoid());
+  if (decay_head) dist_bias = register_parameter("dist_bias", torch::zeros({cfg.window_bins}));
+  if (cfg.prism_contexts > 0)
+    prism_weights = register_module("prism_weights", TrackWeightGenerator(cfg.n_tracks, C, cfg.prism_contexts));
   classifier = register_module("classifier", head);
   reference_init(*fusion);
   reference_init(*classifier);
@@ -124,7 +128,10 @@ torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
   torch::Tensor epi_concat = torch::cat({share, specific}, -1);
   torch::Tensor imputed = std::sqrt(2.0) * map_e2m(epi_concat);
   torch::Tensor decoded = seq_upsampleTrans(fuse(epi_concat, imputed), ef.skips);
-  return classifier->forward(pair_features(decoded, cfg_.window_bins)).squeeze(-1);
+  torch::Tensor map = classifier->forward(pair_features(decoded, cfg_.window_bins)).squeeze(-1);
+  if (!dist_bias.defined()) return map;
+  torch::Tensor i = torch::arange(cfg_.window_bins, torch::TensorOptions().dtype(torch::kLong).device(map.device()));
+  return map + dist_bias.index({(i.unsqueeze(1) - i.unsqueeze(0)).abs()});
 }
 
 torch::Tensor MixHicModelImpl::predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
@@ -148,19 +155,48 @@ torch::Tensor MixHicModelImpl::predict_loop(const torch::Tensor& hic, const torc
 }
 
 torch::Tensor MixHicModelImpl::predict_expression(const torch::Tensor& hic, const torch::Tensor& epi) {
+  return expression_outputs(hic, epi).plain;
+}
+
+MixHicModelImpl::ExpressionOutput MixHicModelImpl::expression_outputs(const torch::Tensor& hic, const torch::Tensor& epi) {
   require_task("expression");
-  EpiFeatures ef = encode_epi(epi);
-  auto [es, ei] = interaction(ef.bottleneck, true);
+  ExpressionOutput out;
+  torch::Tensor projected = seq_input_projection->forward(epi);
+  EpiFeatures ef = seq_downsampleTrans(projected);
   auto [ms, mi] = interaction(encode_hic(hic), false);
-  torch::Tensor fused = fuse(torch::cat({es, ei}, -1), torch::cat({ms, mi}, -1));
-  return classifier->forward(seq_upsampleTrans(fused, ef.skips)).squeeze(-1);
+  torch::Tensor hic_concat = torch::cat({ms, mi}, -1);
+  auto branch = [&](const EpiFeatures& f) {
+    auto [es, ei] = interaction(f.bottleneck, true);
+    torch::Tensor fused = fuse(torch::cat({es, ei}, -1), hic_concat);
+    return classifier->forward(seq_upsampleTrans(fused, f.skips)).squeeze(-1);
+  };
+  out.plain = branch(ef);
+  if (!prism_weights) return out;
+  // Backdoor adjustment: the same branch on the track embedding re-weighted by each a_i.
+  out.weights = prism_weights->forward(epi, cross_rank_batch_);
+  std::vector<torch::Tensor> runs;
+  for (int64_t i = 0; i < cfg_.prism_contexts; ++i)
+    runs.push_back(branch(seq_downsampleTrans(projected * out.weights.select(1, i).unsqueeze(1))));
+  out.adjusted = torch::stack(runs).mean(0);
+  return out;
+}
+
+torch::Tensor prism_uniformity(const torch::Tensor& weights, double t) {
+  const int64_t n = weights.size(1);
+  if (n < 2) return weights.sum() * 0;
+  torch::Tensor u = F::normalize(weights, F::NormalizeFuncOptions().dim(-1));
+  torch::Tensor cos = torch::matmul(u, u.transpose(1, 2));  // (B, n, n)
+  torch::Tensor pairs = torch::ones({n, n}, weights.options().dtype(torch::kBool)).triu(1);
+  torch::Tensor e = torch::exp(2 * t * cos - 2 * t).masked_select(pairs.unsqueeze(0).expand_as(cos)).view({-1, n * (n - 1) / 2});
+  return e.mean(1).log().mean();
 }
 
 torch::Tensor MixHicModelImpl::predict(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
   if (cfg_.task == "hic_map") return predict_map(epi);
   if (cfg_.task == "loop") return predict_loop(hic, epi, modality);
-  require_task("expression");
-  torch::Tensor both = predict_expression(hic, epi);  // (B, 2W): anchor 1's bins, then anchor 2's
+  ExpressionOutput out = expression_outputs(hic, epi);
+  // (B, 2W): anchor 1's bins, then anchor 2's; with the Prism head, the adjusted prediction
+  torch::Tensor both = out.adjusted.defined() ? out.adjusted : out.plain;
   const int64_t W = cfg_.window_bins;
   return 0.5 * (both.narrow(1, 0, W) + both.narrow(1, W, W));
 }
@@ -173,12 +209,16 @@ torch::Tensor MixHicModelImpl::task_loss(const torch::Tensor& hic, const torch::
     torch::Tensor p = predict_loop(hic, epi, modality).clamp(1e-7, 1 - 1e-7);
     return F::binary_cross_entropy(p, target.to(p.dtype()));
   }
-  require_task("expression");
-  return F::mse_loss(predict_expression(hic, epi), torch::cat({target, target}, 1));
+  ExpressionOutput out = expression_outputs(hic, epi);
+  torch::Tensor both = torch::cat({target, target}, 1);
+  if (!out.adjusted.defined()) return F::mse_loss(out.plain, both);
+  return F::smooth_l1_loss(out.plain, both) + cfg_.prism_alpha * F::smooth_l1_loss(out.adjusted, both) +
+         cfg_.prism_beta * prism_uniformity(out.weights, cfg_.prism_t);
 }
 
 bool MixHicModelImpl::is_head_key(const std::string& key) {
-  for (const char* prefix : {"fusion_block.", "seq_upsampleTrans.", "classifier."})
+  if (key == "dist_bias") return true;
+  for (const char* prefix : {"fusion_block.", "seq_upsampleTrans.", "classifier.", "prism_weights."})
     if (key.rfind(prefix, 0) == 0) return true;
   return false;
 }

@@ -53,6 +53,9 @@ void ModelConfig::validate() const {
   need(window_bins % 2 == 0, "window-bins", "even: the Hi-C encoder embeds 2x2 patches");
   need(hic_side(3) >= 1 && epi_tokens(3) >= 1, "window-bins",
        fmt::format("large enough for 3 halvings (at least 16), got {}", window_bins));
+  need(map_head == "reference" || map_head == "decay", "map-head", "reference | decay");
+  need(prism_contexts >= 0, "prism-contexts", "must be >= 0 (0: no confounder adjustment)");
+  need(prism_contexts == 0 || task == "expression", "prism-contexts", "the Prism head is for task = expression");
   need(task == "none" || task == "hic_map" || task == "loop" || task == "expression", "task",
        "none | hic_map | loop | expression");
   need(mapping_loss == "l2" || mapping_loss == "squared", "mapping-loss", "l2 | squared");
@@ -123,6 +126,11 @@ po::options_description model_options(ModelConfig& m) {
       ("dropout", po::value(&m.dropout)->default_value(m.dropout, text(m.dropout)), "dropout probability")
       ("reference-batch-attention", po::value(&m.reference_batch_attention)->default_value(m.reference_batch_attention, text(m.reference_batch_attention)), "reproduce the reference code's 1-D attention across the batch (off: attention over positions, as the paper)")
       ("task", po::value(&m.task)->default_value(m.task), "head built with the backbone: none (pre-training) | hic_map | loop | expression")
+      ("map-head", po::value(&m.map_head)->default_value(m.map_head), "hic_map head: reference (sigmoid, MSE) | decay (no sigmoid, no head dropout, a learned bias per distance)")
+      ("prism-contexts", po::value(&m.prism_contexts)->default_value(m.prism_contexts), "expression: n confounder weight vectors of the Prism head (Prism: 2; 0: off)")
+      ("prism-alpha", po::value(&m.prism_alpha)->default_value(m.prism_alpha, text(m.prism_alpha)), "weight of the adjusted branch's Huber loss")
+      ("prism-beta", po::value(&m.prism_beta)->default_value(m.prism_beta, text(m.prism_beta)), "weight of the uniformity (diversity) loss of the weight vectors")
+      ("prism-t", po::value(&m.prism_t)->default_value(m.prism_t, text(m.prism_t)), "temperature of the uniformity loss (Prism: 2)")
       ("mapping-loss", po::value(&m.mapping_loss)->default_value(m.mapping_loss), "l2 (reference code: mean unsquared distance) | squared (paper)")
       ("contrastive-only-epochs", po::value(&m.contrastive_only_epochs)->default_value(m.contrastive_only_epochs), "epochs trained on the contrastive loss alone (reference: 10)")
       ("weight-contrastive", po::value(&m.weight_contrastive)->default_value(m.weight_contrastive, text(m.weight_contrastive)), "weight of L_con after the contrastive-only epochs")

@@ -454,7 +454,10 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   const double peak = device.is_cuda() ? cfg.peak_tflops * 1e12 : 0;
   TrainingLog tlog(cfg.run_dir, world, total_steps, restart, allreduce_ms, 3 * flops_fwd, peak);
   tlog.set_skipped_total(skipped_before);
-  if (fine_tuning) tlog.set_task_loss(mcfg.task == "loop" ? "bce" : "mse");
+  if (fine_tuning)
+    tlog.set_task_loss(mcfg.task == "loop"                                   ? "bce"
+                       : mcfg.task == "expression" && mcfg.prism_contexts > 0 ? "huber + uniformity"
+                                                                              : "mse");
   BatchLoader loader(*corpus, plan, {cfg.augment_reverse, cfg.augment_track_noise}, start_step, total_steps,
                      int(cfg.prefetch));
   HangWatchdog watchdog(cfg.hang_timeout_s, *comm, world);
