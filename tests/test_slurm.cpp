@@ -178,9 +178,14 @@ TEST_F(SlurmCluster, WorldSizeMismatchFailsAtStartWithTheReason) {
 }
 
 TEST_F(SlurmCluster, GuardRefusesToRunOutsideSlurmAndDownStopsEveryDaemon) {
-  auto r = run_command("env -u SLURM_JOB_ID bash " + kRoot + "/scripts/slurm/pretrain.sbatch");
+  for (const char* script : {"prep.sbatch", "pretrain.sbatch", "finetune.sbatch", "eval.sbatch"}) {
+    auto r = run_command("env -u SLURM_JOB_ID bash " + kRoot + "/scripts/slurm/" + script);
+    EXPECT_EQ(r.exit_code, 2) << script;
+    EXPECT_NE(r.output.find("submit it with sbatch"), std::string::npos) << script << ": " << r.output;
+  }
+  auto r = run_command("SLURM_JOB_ID=1 PRETRAINED= bash " + kRoot + "/scripts/slurm/finetune.sbatch");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("submit it with sbatch"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("set PRETRAINED"), std::string::npos) << r.output;
   r = run_command(kRoot + "/ci/slurm-local.sh down");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   for (const char* daemon : {"slurmctld", "slurmd", "munged"})  // live ones: zombies don't count

@@ -2,11 +2,11 @@
 # Submits the whole pipeline as Slurm jobs chained by dependencies and prints their ids:
 #   prep (mixhic-prep, parallel HDF5)  ->  pre-training  [->  fine-tuning  ->  evaluation]
 # each afterok: a job runs only if the one before it succeeded. Fine-tuning and evaluation join
-# when FINETUNE_CONFIG is set (e.g. configs/finetune-map-c128.ini): the fine-tuning job is
-# pretrain.sbatch with that config and PRETRAINED=$RUN_DIR; the evaluation job (eval.sbatch)
+# when FINETUNE_CONFIG is set (e.g. configs/finetune-map-tiny.ini): the fine-tuning job is
+# finetune.sbatch with that config and PRETRAINED=$RUN_DIR; the evaluation job (eval.sbatch)
 # scores it on FINETUNE_CORPUS's test split (default: the pre-training corpus, right for hic_map).
 #   cd mixhic && INPUTS=my-inputs.ini CORPUS=/scratch/corpus.h5 RUN_DIR=/scratch/run \
-#     FINETUNE_CONFIG=configs/finetune-map-c128.ini scripts/slurm/submit-pipeline.sh
+#     FINETUNE_CONFIG=configs/finetune-map-tiny.ini scripts/slurm/submit-pipeline.sh
 # Environment: everything prep.sbatch and pretrain.sbatch read (INPUTS, CORPUS, RUN_DIR,
 # PREP_CONFIG, TRAIN_CONFIG, TRAIN_ARGS, ...) is passed on (sbatch exports the environment);
 # PREP_SBATCH_ARGS and TRAIN_SBATCH_ARGS add sbatch options (e.g. "-N 4 --ntasks-per-node 4").
@@ -37,9 +37,9 @@ if [ -n "$FINETUNE_CONFIG" ]; then
   FINETUNE_DIR=${FINETUNE_DIR:-$RUN_DIR-finetune}
   EVAL_DIR=${EVAL_DIR:-$FINETUNE_DIR/eval}
   # shellcheck disable=SC2086
-  finetune=$(sbatch --parsable --dependency=afterok:"${pretrain%%;*}" -J mixhic-finetune \
+  finetune=$(sbatch --parsable --dependency=afterok:"${pretrain%%;*}" \
     --export=ALL,TRAIN_CONFIG="$FINETUNE_CONFIG",CORPUS="$FINETUNE_CORPUS",RUN_DIR="$FINETUNE_DIR",PRETRAINED="$RUN_DIR" \
-    $FINETUNE_SBATCH_ARGS scripts/slurm/pretrain.sbatch)
+    $FINETUNE_SBATCH_ARGS scripts/slurm/finetune.sbatch)
   # shellcheck disable=SC2086
   evaluation=$(sbatch --parsable --dependency=afterok:"${finetune%%;*}" \
     --export=ALL,CORPUS="$FINETUNE_CORPUS",MODELS="finetuned=$FINETUNE_DIR",EVAL_DIR="$EVAL_DIR" \
