@@ -22,6 +22,7 @@
 #include <random>
 
 #include "mixhic/check.hpp"
+#include "mixhic/cool_writer.hpp"
 #include "mixhic/h5.hpp"
 
 namespace fs = std::filesystem;
@@ -392,20 +393,6 @@ class StagedFile {
   bool committed_ = false;
 };
 
-// 1-D column, chunked and gzip'd as cooler writes it (contiguous when empty).
-template <typename T>
-void write_column(hid_t loc, const std::string& path, const std::vector<T>& values,
-                  hid_t type = -1) {
-  const hsize_t n = values.size();
-  const bool chunked = n > 0;
-  const hid_t mem_type = type >= 0 ? type : h5::native<T>();
-  h5::Handle d = h5::create_dataset(
-      loc, path, mem_type, {n},
-      chunked ? std::vector<hsize_t>{std::min<hsize_t>(n, 1 << 18)} : std::vector<hsize_t>{},
-      chunked ? 6 : 0);
-  if (n) MIXHIC_H5_CHECK(H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
-}
-
 std::string iso_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -415,25 +402,19 @@ std::string iso_now() {
   return buf;
 }
 
-// One cooler v3 group: chroms, bins (chrom as an HDF5 enum, like cooler), pixels sorted by
-// (bin1, bin2) with genome-wide bin ids, and the chrom/bin1 offset indexes.
-void write_cooler_group(hid_t grp, const std::vector<ChromLayout>& chroms,
-                        const std::vector<ContactBand>& bands, int64_t res,
-                        const std::string& date) {
-  std::vector<std::string> names;
-  std::vector<int32_t> lengths, bin_chrom, bin_start, bin_end;
-  std::vector<int64_t> chrom_offset{0}, bin1_offset{0}, bin1, bin2;
+// One cooler v3 group of the .mcool (write_cooler_group, the schema mixhic-eval's .cool files
+// share): each chromosome's band as pixels sorted by (bin1, bin2) with genome-wide bin ids.
+void write_resolution(hid_t grp, const std::vector<ChromLayout>& chroms,
+                      const std::vector<ContactBand>& bands, int64_t res,
+                      const std::string& date) {
+  std::vector<CoolChrom> cool_chroms;
+  std::vector<int64_t> bin1, bin2;
   std::vector<int32_t> count;
+  int64_t first = 0;
   for (size_t k = 0; k < chroms.size(); ++k) {
-    const ChromLayout& c = chroms[k];
     const ContactBand& band = bands[k];
-    names.push_back(c.name);
-    lengths.push_back(static_cast<int32_t>(c.length));
-    const int64_t first = chrom_offset.back();
-    for (int64_t i = 0; i < band.nbins; ++i) {
-      bin_chrom.push_back(static_cast<int32_t>(k));
-      bin_start.push_back(static_cast<int32_t>(i * res));
-      bin_end.push_back(static_cast<int32_t>(std::min((i + 1) * res, c.length)));
+    cool_chroms.push_back({chroms[k].name, chroms[k].length});
+    for (int64_t i = 0; i < band.nbins; ++i)
       for (int64_t d = 0; d < band.width && i + d < band.nbins; ++d) {
         const int32_t v = band.counts[i * band.width + d];
         if (v == 0) continue;
@@ -441,39 +422,13 @@ void write_cooler_group(hid_t grp, const std::vector<ChromLayout>& chroms,
         bin2.push_back(first + i + d);
         count.push_back(v);
       }
-      bin1_offset.push_back(static_cast<int64_t>(bin1.size()));
-    }
-    chrom_offset.push_back(first + band.nbins);
+    first += band.nbins;
   }
-
-  h5::set_attr(grp, "format", "HDF5::Cooler");
-  h5::set_attr(grp, "format-version", int64_t{3});
-  h5::set_attr(grp, "bin-type", "fixed");
-  h5::set_attr(grp, "bin-size", res);
-  h5::set_attr(grp, "storage-mode", "symmetric-upper");
-  h5::set_attr(grp, "nbins", static_cast<int64_t>(bin_start.size()));
-  h5::set_attr(grp, "nchroms", static_cast<int64_t>(names.size()));
-  h5::set_attr(grp, "nnz", static_cast<int64_t>(bin1.size()));
-  h5::set_attr(grp, "generated-by", "mixhic-prep synth");
-  h5::set_attr(grp, "creation-date", date);
-  h5::set_attr(grp, "genome-assembly", "synth");
-  h5::set_attr(grp, "metadata", "{}");
-
-  h5::write_strings(grp, "chroms/name", names);
-  write_column(grp, "chroms/length", lengths);
-  h5::Handle chrom_enum(MIXHIC_H5_CHECK(H5Tenum_create(H5T_NATIVE_INT32)));
-  for (size_t k = 0; k < names.size(); ++k) {
-    const int32_t v = static_cast<int32_t>(k);
-    MIXHIC_H5_CHECK(H5Tenum_insert(chrom_enum, names[k].c_str(), &v));
-  }
-  write_column(grp, "bins/chrom", bin_chrom, chrom_enum);
-  write_column(grp, "bins/start", bin_start);
-  write_column(grp, "bins/end", bin_end);
-  write_column(grp, "pixels/bin1_id", bin1);
-  write_column(grp, "pixels/bin2_id", bin2);
-  write_column(grp, "pixels/count", count);
-  write_column(grp, "indexes/chrom_offset", chrom_offset);
-  write_column(grp, "indexes/bin1_offset", bin1_offset);
+  CoolAttributes attrs;
+  attrs.genome_assembly = "synth";
+  attrs.generated_by = "mixhic-prep synth";
+  attrs.creation_date = date;
+  mixhic::write_cooler_group(grp, cool_chroms, res, bin1, bin2, count, attrs);
 }
 
 void write_mcool(const fs::path& path, const std::vector<ChromLayout>& chroms,
@@ -489,7 +444,7 @@ void write_mcool(const fs::path& path, const std::vector<ChromLayout>& chroms,
       std::vector<ContactBand> bands;
       for (const ContactBand& b : finest) bands.push_back(coarsen(b, res / resolutions.front()));
       h5::Handle grp = h5::create_group(all, std::to_string(res));
-      write_cooler_group(grp, chroms, bands, res, date);
+      write_resolution(grp, chroms, bands, res, date);
     }
     MIXHIC_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL));
   }

@@ -21,6 +21,44 @@ using test::run_command;
 
 namespace {
 
+// metrics.csv of mixhic-eval: metric -> cells (cells[0] is the metric name; the header row is
+// under "metric").
+std::map<std::string, std::vector<std::string>> read_metrics(const std::string& path) {
+  std::map<std::string, std::vector<std::string>> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::stringstream ss(line);
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    rows[cells[0]] = cells;
+  }
+  return rows;
+}
+
+// An oracle's "KEY... VALUE" lines: the words before the last one (joined by a space) -> the
+// number; lines that do not end in a number (a warning) are skipped.
+std::map<std::string, double> read_oracle(const std::string& output) {
+  std::map<std::string, double> out;
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> words;
+    for (std::string w; fields >> w;) words.push_back(w);
+    if (words.size() < 2) continue;
+    char* end = nullptr;
+    const double v = std::strtod(words.back().c_str(), &end);
+    if (end == words.back().c_str() || *end != '\0') continue;
+    words.pop_back();
+    std::string key = words[0];
+    for (size_t k = 1; k < words.size(); ++k) key += " " + words[k];
+    out[key] = v;
+  }
+  return out;
+}
+
 class FineTune : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -115,34 +153,13 @@ TEST_F(FineTune, EvalScoresMapsAndMatchesAnIndependentOracle) {
   EXPECT_NE(r.output.find("distance-stratified PCC"), std::string::npos) << r.output;
 
   // metrics.csv: metric,pretrained,scratch,distance-decay
-  std::map<std::string, std::vector<std::string>> rows;
-  {
-    std::ifstream in(out + "/metrics.csv");
-    std::string line;
-    std::getline(in, line);
-    EXPECT_EQ(line, "metric,pretrained,scratch,distance-decay");
-    while (std::getline(in, line)) {
-      std::vector<std::string> cells;
-      std::string cell;
-      std::stringstream ss(line);
-      while (std::getline(ss, cell, ',')) cells.push_back(cell);
-      rows[cells[0]] = cells;
-    }
-  }
+  auto rows = read_metrics(out + "/metrics.csv");
+  EXPECT_EQ(rows["metric"], (std::vector<std::string>{"metric", "pretrained", "scratch", "distance-decay"}));
   for (const char* row : {"pooled PCC (reference)", "pooled Spearman (reference)", "pooled R2 (truth vs pred)"})
     ASSERT_TRUE(rows.count(row) && rows[row].size() == 4) << row << "\n" << test::read_file(out + "/metrics.csv");
   r = run_command(test::oracle("check_eval.py") + " " + corpus() + " " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::map<std::string, double> oracle;
-  {
-    std::istringstream in(r.output);
-    std::string line, name;
-    double v;
-    while (std::getline(in, line)) {  // "name value" lines; anything else (a warning) is skipped
-      std::istringstream fields(line);
-      if (fields >> name >> v) oracle[name] = v;
-    }
-  }
+  const std::map<std::string, double> oracle = read_oracle(r.output);
   std::cout << r.output;
   EXPECT_NEAR(std::stod(rows["pooled PCC (reference)"][3]), oracle.at("pooled_pcc"), 1e-6);
   EXPECT_NEAR(std::stod(rows["pooled Spearman (reference)"][3]), oracle.at("pooled_spearman"), 1e-6);
@@ -159,34 +176,6 @@ TEST_F(FineTune, EvalScoresMapsAndMatchesAnIndependentOracle) {
 }  // namespace
 
 namespace {
-
-// metrics.csv of mixhic-eval: metric -> cells (cells[0] is the metric name).
-std::map<std::string, std::vector<std::string>> read_metrics(const std::string& path) {
-  std::map<std::string, std::vector<std::string>> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::string cell;
-    std::stringstream ss(line);
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    rows[cells[0]] = cells;
-  }
-  return rows;
-}
-
-// "COLUMN METRIC VALUE" lines of tests/oracles/check_predictions.py.
-std::map<std::string, double> read_oracle(const std::string& output) {
-  std::map<std::string, double> out;
-  std::istringstream in(output);
-  std::string line, column, metric;
-  double v;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    if (fields >> column >> metric >> v) out[column + " " + metric] = v;
-  }
-  return out;
-}
 
 TEST_F(FineTune, LoopAndExpressionTasksEndToEndMatchSklearnOnTheirPredictions) {
   struct Task {

@@ -254,7 +254,14 @@ std::string downstream_prep(const std::string& config, const std::string& inputs
          " --output " + output + " --balance none --track-transform none --input-checksums false " + options;
 }
 
-void expect_identical_corpora(const std::string& one, const std::string& three) {
+// Builds the downstream corpus of `config` on 1 rank (`one`) and on 3 ranks (`three`) and checks
+// the two are identical, dataset by dataset and by corpus-id.
+void prep_on_one_and_three_ranks(const std::string& config, const std::string& inputs, const std::string& one,
+                                 const std::string& three) {
+  auto r1 = run_command(downstream_prep(config, inputs, one, ""));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r3 = run_command(test::mpirun(3) + downstream_prep(config, inputs, three, ""));
+  ASSERT_EQ(r3.exit_code, 0) << r3.output;
   auto a = dataset_bytes(one), b = dataset_bytes(three);
   ASSERT_EQ(a.size(), b.size());
   for (auto& [name, bytes] : a) {
@@ -270,11 +277,8 @@ void expect_identical_corpora(const std::string& one, const std::string& three) 
 
 TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
   std::string one = *dir_ / "loops1.h5", three = *dir_ / "loops3.h5";
-  auto r1 = run_command(downstream_prep("prep-synth-loops.ini", inputs_, one, ""));
-  ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  auto r3 = run_command(test::mpirun(3) + downstream_prep("prep-synth-loops.ini", inputs_, three, ""));
-  ASSERT_EQ(r3.exit_code, 0) << r3.output;
-  expect_identical_corpora(one, three);
+  prep_on_one_and_three_ranks("prep-synth-loops.ini", inputs_, one, three);
+  if (HasFatalFailure()) return;
   for (int cell : {0, 1}) {
     std::string name = cell == 0 ? "synthA" : "synthB", ci = " --cell-index " + std::to_string(cell);
     auto d = run_command(test::oracle("check_downstream.py") + " loops " + one + ci + " --bedpe " + in(name + ".loops.bedpe") +
@@ -325,11 +329,8 @@ TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
 
 TEST_F(SynthPrep, TssTargetsMatchPyBigWigOnOneAndThreeRanks) {
   std::string one = *dir_ / "tss1.h5", three = *dir_ / "tss3.h5";
-  auto r1 = run_command(downstream_prep("prep-synth-tss.ini", inputs_, one, ""));
-  ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  auto r3 = run_command(test::mpirun(3) + downstream_prep("prep-synth-tss.ini", inputs_, three, ""));
-  ASSERT_EQ(r3.exit_code, 0) << r3.output;
-  expect_identical_corpora(one, three);
+  prep_on_one_and_three_ranks("prep-synth-tss.ini", inputs_, one, three);
+  if (HasFatalFailure()) return;
   for (int cell : {0, 1}) {
     std::string name = cell == 0 ? "synthA" : "synthB", ci = " --cell-index " + std::to_string(cell);
     auto d = run_command(test::oracle("check_downstream.py") + " tss " + one + ci + " --genes " + in("genes.bed12") +

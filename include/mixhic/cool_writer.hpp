@@ -1,6 +1,8 @@
 // cool_writer.hpp — Hi-C maps (predicted or true) written as a single-resolution .cool file that
 // cooler, HiGlass and mixhic's own CoolerFile open. Called by mixhic-eval on rank 0 only: it uses
 // serial HDF5 (default file driver), never the MPI-IO driver the corpus files use.
+// write_cooler_group (the schema below, one resolution) is also what `mixhic-prep synth` writes
+// into each /resolutions/<res> group of its .mcool.
 //
 // The file follows the cooler schema, format-version 3 (docs: cooler.readthedocs.io, "Schema"):
 //   /chroms/{name, length}, /bins/{chrom (HDF5 enum over the names, as cooler writes it), start,
@@ -17,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <hdf5.h>
+
 namespace mixhic {
 
 struct CoolChrom {
@@ -28,6 +32,8 @@ struct CoolChrom {
 struct CoolAttributes {
   std::string genome_assembly;  // e.g. "hg38"; empty: attribute not written
   std::string metadata = "{}";  // JSON object text, stored as cooler's "metadata" attribute
+  std::string generated_by = "mixhic-eval";
+  std::string creation_date;    // ISO 8601; empty: now
 };
 
 class CoolWriter {
@@ -88,5 +94,15 @@ class CoolWriter {
   mutable std::vector<Pixel> pixels_;
   mutable size_t merged_ = 0;  // pixels_[0, merged_) is sorted and has no duplicates
 };
+
+// Writes one resolution of the schema above into `group` (a file or an .mcool's
+// /resolutions/<res> group): chroms, fixed bins of `bin_size` (the last one of a chromosome
+// shorter), the pixels (genome-wide ids, bin1 <= bin2, sorted by (bin1, bin2), Count = int32_t for
+// raw counts or double) and the chrom/bin1 offset indexes derived from them. Columns are chunked
+// and gzip'd as cooler writes them.
+template <typename Count>
+void write_cooler_group(hid_t group, const std::vector<CoolChrom>& chroms, int64_t bin_size,
+                        const std::vector<int64_t>& bin1, const std::vector<int64_t>& bin2,
+                        const std::vector<Count>& count, const CoolAttributes& attrs);
 
 }  // namespace mixhic

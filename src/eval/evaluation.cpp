@@ -98,11 +98,6 @@ EvalModel load_model(const std::string& spec, const Corpus& corpus) {
   return m;
 }
 
-// Values per sample of the task's predictions and truths.
-int64_t values_per_sample(const std::string& task, int64_t W) {
-  return task == "hic_map" ? W * W : task == "loop" ? 1 : W;
-}
-
 // Rank 0 receives every rank's block, in rank order (= sample order).
 std::vector<float> gather_blocks(const MpiWorld& world, const std::vector<float>& mine) {
   int count = int(mine.size());
@@ -119,28 +114,29 @@ std::vector<float> gather_blocks(const MpiWorld& world, const std::vector<float>
   return all;
 }
 
-// This rank's samples' truths: hic_map: the W x W window; loop: the label; expression: the target.
-std::vector<float> read_truths(const Corpus& corpus, const std::string& task, const std::vector<int64_t>& samples) {
-  const int64_t W = corpus.geometry().window_bins, per = values_per_sample(task, W);
-  std::vector<float> out(samples.size() * per);
-  for (size_t k = 0; k < samples.size(); ++k) {
-    if (task == "hic_map") corpus.read_hic(samples[k], out.data() + k * per);
-    else if (task == "loop") out[k] = float(corpus.label(samples[k]));
-    else corpus.read_target(samples[k], out.data() + k * per);
-  }
-  return out;
-}
+// This rank's samples, each batch read once: every model's predictions and the truth from the
+// same batch (hic_map: the W x W window; loop: the label; expression: the target).
+struct BlockPredictions {
+  std::vector<std::vector<float>> by_model;
+  std::vector<float> truth;
+};
 
-std::vector<float> predict(EvalModel& m, const Corpus& corpus, const std::vector<int64_t>& samples, int64_t batch) {
-  const int64_t per = values_per_sample(m.config.task, corpus.geometry().window_bins);
-  std::vector<float> out;
-  out.reserve(samples.size() * per);
+BlockPredictions predict_block(std::vector<EvalModel>& models, const Corpus& corpus,
+                               const std::vector<int64_t>& samples, int64_t batch) {
+  const std::string& task = models[0].config.task;
+  BlockPredictions out;
+  out.by_model.resize(models.size());
+  auto append = [](std::vector<float>& to, const torch::Tensor& t) {
+    torch::Tensor c = t.to(torch::kFloat).contiguous();
+    to.insert(to.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
   torch::NoGradGuard no_grad;
   for (size_t b = 0; b < samples.size(); b += size_t(batch)) {
     std::vector<int64_t> chunk(samples.begin() + b, samples.begin() + std::min(samples.size(), b + size_t(batch)));
     SampleBatch sb = BatchLoader::read(corpus, chunk, Augmentation{}, 0, 0);
-    torch::Tensor p = m.net->predict(sb.hic, sb.epi, m.loop_modality).to(torch::kFloat).contiguous();
-    out.insert(out.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    for (size_t m = 0; m < models.size(); ++m)
+      append(out.by_model[m], models[m].net->predict(sb.hic, sb.epi, models[m].loop_modality));
+    append(out.truth, task == "hic_map" ? sb.hic : sb.target);
   }
   return out;
 }
@@ -424,12 +420,13 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
             my_samples.size(), task, models.size());
 
   auto t0 = std::chrono::steady_clock::now();
+  BlockPredictions mine_predicted = predict_block(models, *corpus, my_samples, cfg.batch);
   std::vector<std::vector<float>> preds;
-  for (auto& m : models) {
-    preds.push_back(gather_blocks(world, predict(m, *corpus, my_samples, cfg.batch)));
-    log::info("predicted with {} ({})", m.name, m.checkpoint);
+  for (size_t m = 0; m < models.size(); ++m) {
+    preds.push_back(gather_blocks(world, mine_predicted.by_model[m]));
+    log::info("predicted with {} ({})", models[m].name, models[m].checkpoint);
   }
-  std::vector<float> truth = gather_blocks(world, read_truths(*corpus, task, my_samples));
+  std::vector<float> truth = gather_blocks(world, mine_predicted.truth);
   std::vector<double> decay;
   if (task == "hic_map") {
     if (cfg.baseline_corpus.empty()) {

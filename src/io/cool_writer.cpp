@@ -113,66 +113,82 @@ std::string iso_now() {
 
 }  // namespace
 
-void CoolWriter::write(const std::string& path, const CoolAttributes& attrs) const {
-  compact();
-  std::vector<int64_t> bin1, bin2, bin1_offset{0};
-  std::vector<double> count;
-  size_t k = 0;
-  for (int64_t row = 0; row < n_bins(); ++row) {
-    for (; k < pixels_.size() && pixels_[k].bin1 == row; ++k) {
-      const double mean = pixels_[k].sum / static_cast<double>(pixels_[k].n);
-      if (mean == 0) continue;
-      bin1.push_back(pixels_[k].bin1);
-      bin2.push_back(pixels_[k].bin2);
-      count.push_back(mean);
-    }
-    bin1_offset.push_back(static_cast<int64_t>(bin1.size()));
-  }
-
+template <typename Count>
+void write_cooler_group(hid_t group, const std::vector<CoolChrom>& chroms, int64_t bin_size,
+                        const std::vector<int64_t>& bin1, const std::vector<int64_t>& bin2,
+                        const std::vector<Count>& count, const CoolAttributes& attrs) {
   std::vector<std::string> names;
   std::vector<int32_t> lengths, bin_chrom, bin_start, bin_end;
-  for (size_t c = 0; c < chroms_.size(); ++c) {
-    names.push_back(chroms_[c].name);
-    lengths.push_back(static_cast<int32_t>(chroms_[c].length));
-    for (int64_t b = 0; b < chrom_offset_[c + 1] - chrom_offset_[c]; ++b) {
+  std::vector<int64_t> chrom_offset{0};
+  for (size_t c = 0; c < chroms.size(); ++c) {
+    names.push_back(chroms[c].name);
+    lengths.push_back(static_cast<int32_t>(chroms[c].length));
+    const int64_t n = (chroms[c].length + bin_size - 1) / bin_size;
+    for (int64_t b = 0; b < n; ++b) {
       bin_chrom.push_back(static_cast<int32_t>(c));
-      bin_start.push_back(static_cast<int32_t>(b * bin_size_));
-      bin_end.push_back(static_cast<int32_t>(std::min((b + 1) * bin_size_, chroms_[c].length)));
+      bin_start.push_back(static_cast<int32_t>(b * bin_size));
+      bin_end.push_back(static_cast<int32_t>(std::min((b + 1) * bin_size, chroms[c].length)));
     }
+    chrom_offset.push_back(chrom_offset.back() + n);
   }
+  const int64_t n_bins = chrom_offset.back();
+  std::vector<int64_t> bin1_offset(static_cast<size_t>(n_bins) + 1, 0);
+  for (int64_t b : bin1) ++bin1_offset[static_cast<size_t>(b) + 1];
+  for (size_t b = 1; b < bin1_offset.size(); ++b) bin1_offset[b] += bin1_offset[b - 1];
 
+  h5::set_attr(group, "format", "HDF5::Cooler");
+  h5::set_attr(group, "format-version", int64_t{3});
+  h5::set_attr(group, "bin-type", "fixed");
+  h5::set_attr(group, "bin-size", bin_size);
+  h5::set_attr(group, "storage-mode", "symmetric-upper");
+  h5::set_attr(group, "nbins", n_bins);
+  h5::set_attr(group, "nchroms", static_cast<int64_t>(chroms.size()));
+  h5::set_attr(group, "nnz", static_cast<int64_t>(count.size()));
+  h5::set_attr(group, "generated-by", attrs.generated_by);
+  h5::set_attr(group, "creation-date", attrs.creation_date.empty() ? iso_now() : attrs.creation_date);
+  h5::set_attr(group, "metadata", attrs.metadata);
+  if (!attrs.genome_assembly.empty()) h5::set_attr(group, "genome-assembly", attrs.genome_assembly);
+
+  h5::write_strings(group, "chroms/name", names);
+  write_column(group, "chroms/length", lengths);
+  // cooler reads bins/chrom as a categorical when it is an enum over the chromosome names.
+  h5::Handle chrom_enum(MIXHIC_H5_CHECK(H5Tenum_create(H5T_NATIVE_INT32)));
+  for (size_t c = 0; c < names.size(); ++c) {
+    const int32_t v = static_cast<int32_t>(c);
+    MIXHIC_H5_CHECK(H5Tenum_insert(chrom_enum, names[c].c_str(), &v));
+  }
+  write_column(group, "bins/chrom", bin_chrom, chrom_enum);
+  write_column(group, "bins/start", bin_start);
+  write_column(group, "bins/end", bin_end);
+  write_column(group, "pixels/bin1_id", bin1);
+  write_column(group, "pixels/bin2_id", bin2);
+  write_column(group, "pixels/count", count);
+  write_column(group, "indexes/chrom_offset", chrom_offset);
+  write_column(group, "indexes/bin1_offset", bin1_offset);
+}
+
+template void write_cooler_group<int32_t>(hid_t, const std::vector<CoolChrom>&, int64_t, const std::vector<int64_t>&,
+                                          const std::vector<int64_t>&, const std::vector<int32_t>&,
+                                          const CoolAttributes&);
+template void write_cooler_group<double>(hid_t, const std::vector<CoolChrom>&, int64_t, const std::vector<int64_t>&,
+                                         const std::vector<int64_t>&, const std::vector<double>&,
+                                         const CoolAttributes&);
+
+void CoolWriter::write(const std::string& path, const CoolAttributes& attrs) const {
+  compact();
+  std::vector<int64_t> bin1, bin2;
+  std::vector<double> count;
+  for (const Pixel& p : pixels_) {
+    const double mean = p.sum / static_cast<double>(p.n);
+    if (mean == 0) continue;
+    bin1.push_back(p.bin1);
+    bin2.push_back(p.bin2);
+    count.push_back(mean);
+  }
   const std::string tmp = path + ".tmp";
   try {
     h5::Handle file = h5::create(tmp);
-    h5::set_attr(file, "format", "HDF5::Cooler");
-    h5::set_attr(file, "format-version", int64_t{3});
-    h5::set_attr(file, "bin-type", "fixed");
-    h5::set_attr(file, "bin-size", bin_size_);
-    h5::set_attr(file, "storage-mode", "symmetric-upper");
-    h5::set_attr(file, "nbins", n_bins());
-    h5::set_attr(file, "nchroms", static_cast<int64_t>(chroms_.size()));
-    h5::set_attr(file, "nnz", static_cast<int64_t>(count.size()));
-    h5::set_attr(file, "generated-by", "mixhic-eval");
-    h5::set_attr(file, "creation-date", iso_now());
-    h5::set_attr(file, "metadata", attrs.metadata);
-    if (!attrs.genome_assembly.empty()) h5::set_attr(file, "genome-assembly", attrs.genome_assembly);
-
-    h5::write_strings(file, "chroms/name", names);
-    write_column(file, "chroms/length", lengths);
-    // cooler reads bins/chrom as a categorical when it is an enum over the chromosome names.
-    h5::Handle chrom_enum(MIXHIC_H5_CHECK(H5Tenum_create(H5T_NATIVE_INT32)));
-    for (size_t c = 0; c < names.size(); ++c) {
-      const int32_t v = static_cast<int32_t>(c);
-      MIXHIC_H5_CHECK(H5Tenum_insert(chrom_enum, names[c].c_str(), &v));
-    }
-    write_column(file, "bins/chrom", bin_chrom, chrom_enum);
-    write_column(file, "bins/start", bin_start);
-    write_column(file, "bins/end", bin_end);
-    write_column(file, "pixels/bin1_id", bin1);
-    write_column(file, "pixels/bin2_id", bin2);
-    write_column(file, "pixels/count", count);
-    write_column(file, "indexes/chrom_offset", chrom_offset_);
-    write_column(file, "indexes/bin1_offset", bin1_offset);
+    write_cooler_group(file, chroms_, bin_size_, bin1, bin2, count, attrs);
     MIXHIC_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL));
   } catch (...) {
     std::error_code ec;
