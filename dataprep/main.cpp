@@ -59,19 +59,22 @@ int synth_main(const MpiWorld& world, int argc, char** argv) {
   std::string out_dir;
   int64_t n_chroms = 0, n_cells = 2;
   double chrom_mb = 0;
-  uint64_t seed = 7;
+  prep::SynthSpec spec;
+  uint64_t seed = spec.seed;
   po::options_description table("mixhic-prep synth options");
   table.add_options()
       ("out-dir", po::value(&out_dir), "directory to write <cell>.mcool, <cell>.<track>.bw, inputs.ini, blacklist.bed")
       ("synth-chroms", po::value(&n_chroms)->default_value(0), "number of chromosomes (0: the default 4 of 8, 7, 6, 5 Mb)")
       ("synth-chrom-mb", po::value(&chrom_mb)->default_value(0), "length of each chromosome in Mb (with --synth-chroms)")
       ("synth-cells", po::value(&n_cells)->default_value(2), "number of cell types")
+      ("synth-depth", po::value(&spec.contacts_per_bin)->default_value(spec.contacts_per_bin), "sequencing depth: expected contacts of a pixel on the diagonal at the finest resolution, before TAD/compartment modifiers")
       ("seed", po::value(&seed)->default_value(7), "random seed; the output is a pure function of the options");
   ParsedOptions parsed;
   agree(world, [&] {
     parsed = parse_options(argc, argv, 2, table);
     if (!parsed.help && out_dir.empty()) throw ConfigError("synth: --out-dir is required");
     if (n_cells < 1 || n_cells > 26) throw ConfigError("synth: --synth-cells must be in 1..26");
+    if (!(spec.contacts_per_bin > 0)) throw ConfigError("synth: --synth-depth must be > 0");
     if (n_chroms < 0 || (n_chroms > 0 && chrom_mb < 1))
       throw ConfigError("synth: --synth-chroms N needs --synth-chrom-mb >= 1");
   });
@@ -80,7 +83,6 @@ int synth_main(const MpiWorld& world, int argc, char** argv) {
     return 0;
   }
   if (world.rank != 0) return 0;  // serial: one rank writes the files
-  prep::SynthSpec spec;
   spec.seed = seed;
   spec.cells.clear();
   for (int64_t c = 0; c < n_cells; ++c) spec.cells.push_back(std::string("synth") + char('A' + c));

@@ -229,6 +229,40 @@ class TrainRun : public ::testing::Test {
 };
 test::TempDir* TrainRun::dir_ = nullptr;
 
+// The loader's batches against h5py on the corpus file: Hi-C unpacked symmetric, anchor 1 and
+// anchor 2 track rows (a tiles corpus has both on the same rows, which the loader reads once and
+// copies), in batch order whatever the file order.
+TEST_F(TrainRun, LoaderBatchesEqualTheCorpusReadByH5py) {
+  Corpus corpus(corpus_path());
+  const std::vector<int64_t> samples = {17, 3, 250, 4};
+  SampleBatch batch = BatchLoader::read(corpus, samples, Augmentation{}, 1, 0);
+  const std::string hic = path("batch-hic.f32"), epi = path("batch-epi.f32");
+  std::ofstream(hic, std::ios::binary).write(static_cast<const char*>(batch.hic.data_ptr()), batch.hic.nbytes());
+  std::ofstream(epi, std::ios::binary).write(static_cast<const char*>(batch.epi.data_ptr()), batch.epi.nbytes());
+  const std::string oracle = R"(
+import sys, h5py, numpy as np
+corpus, hic_path, epi_path = sys.argv[1:4]
+samples = [int(x) for x in sys.argv[4].split(",")]
+f = h5py.File(corpus, "r")
+W = int(f["geometry"].attrs["window-bins"]); A = int(f["geometry"].attrs["track-bins-per-anchor"])
+sig = f["tracks/signal"]; T = sig.shape[1]
+hic = np.fromfile(hic_path, np.float32).reshape(len(samples), W, W)
+epi = np.fromfile(epi_path, np.float32).reshape(len(samples), 2 * A, T)
+iu = np.triu_indices(W)
+bad = 0
+for k, i in enumerate(samples):
+    m = np.zeros((W, W), np.float32); m[iu] = f["samples/hic"][i]; m.T[iu] = f["samples/hic"][i]
+    r1, r2 = int(f["samples/track_row1"][i]), int(f["samples/track_row2"][i])
+    bad += int((hic[k] != m).sum()) + int((epi[k, :A] != sig[r1:r1 + A]).sum()) + int((epi[k, A:] != sig[r2:r2 + A]).sum())
+print("mismatches", bad)
+)";
+  std::ofstream(path("loader_oracle.py")) << oracle;
+  auto r = run_command(std::string(MIXHIC_PYTHON) + " " + path("loader_oracle.py") + " " + corpus_path() + " " + hic +
+                       " " + epi + " 17,3,250,4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("mismatches 0"), std::string::npos) << r.output;
+}
+
 TEST_F(TrainRun, ResumeAfterStopIsBitwiseExactOnTwoRanks) {
   const std::string run = path("stopped");
   auto r = run_command(train(2, run, "--stop-at-step 10"));

@@ -3,6 +3,8 @@
 #
 # Usage: bench/prep/run.sh [BUILD_DIR]        (default: build; "BUILD_DIR=dir" also accepted)
 # Env:   KEEP_TMP=1 keeps the temporary folder (synthetic inputs, corpora, logs).
+#        BENCH_CSV=FILE (bench/run.sh): append the suite's rows to FILE and write no results file;
+#        CORPUS_OUT=PATH: keep the np=2 corpus there (bench/run.sh's corpus-read benchmark).
 #
 # Steps: generate a synthetic genome (8 x 40 Mb, 1 cell, 4 tracks) with `mixhic-prep synth`;
 # run bench/prep/peer.py (python3-cooler + pyBigWig, one process) on it; run
@@ -189,6 +191,18 @@ report() {
   echo "$corpus_note."
 }
 
+if [[ -n ${CORPUS_OUT:-} ]]; then mv "$TMP/corpus-np2.h5" "$CORPUS_OUT"; fi
+if [[ -n ${BENCH_CSV:-} ]]; then
+  report
+  {
+    echo "prep,\"python3-cooler + pyBigWig peer, 1 process\",$peer_rate,$peer_rate,1.00,windows/s,\"$peer_cmd_show\""
+    for np in 1 2; do
+      echo "prep,\"mixhic-prep $np rank(s) vs the peer (1 process)\",${rate[$np]},$peer_rate,$(div "${rate[$np]}" "$peer_rate"),windows/s,\"${cmdline[$np]}\""
+    done
+    echo "prep,\"scaling 1->2 ranks vs machine ceiling (2 independent runs)\",$(div "${rate[2]}" "${rate[1]}"),$(div "$ceiling_rate" "${rate[1]}"),$(div "${rate[2]}" "$ceiling_rate"),x,\"two \$BUILD/mixhic-prep runs at once\""
+  } >>"$BENCH_CSV"
+  exit 0
+fi
 mkdir -p "$ROOT/bench/results"
 result=$ROOT/bench/results/prep-$day-$host.md
 report | tee "$result"

@@ -5,7 +5,8 @@
 # rank per step. Also two independent 1-rank mixhic-train runs side by side: what this machine
 # allows 2 ranks at best (shared caches and memory bandwidth), the ceiling of the scaling figure.
 #   bench/train/run.sh [BUILD_DIR=build] [CORPUS]   MODELS="tiny c128" STEPS=... PER_RANK_BATCH=8
-# Prints a markdown table (stdout); progress on stderr.
+# Prints a markdown table (stdout); progress on stderr. BENCH_CSV=FILE (bench/run.sh) also
+# appends the suite's rows (section,what,ours,peer,ratio,unit,command) to FILE.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -87,6 +88,17 @@ for m in $MODELS; do
       eff="$eff; ceiling ${ceiling}%"
     fi
     echo "| $m (C=$C) | $np | $os | $ts | $ratio | $eff | $ow ($tw) | $of / $ob / $oe / $oo | $orss ($trss) |"
+    if [[ -n ${BENCH_CSV:-} ]]; then
+      cmd="mpirun -np $np mixhic-train --config configs/pretrain-tiny.ini --embed-dim $C --depth $D --heads $H --threads 1 --global-batch $((np * PER_RANK_BATCH)) vs bench/train/ddp_twin.py --np $np"
+      echo "train,\"$m (C=$C) $np rank(s): samples/s vs PyTorch DDP twin\",$os,$ts,$ratio,samples/s,\"$cmd\"" >>"$BENCH_CSV"
+      echo "train,\"$m (C=$C) $np rank(s): peak RSS per rank vs twin\",$orss,$trss,$(awk -v a="$orss" -v b="$trss" 'BEGIN{printf "%.2f", a/b}'),MB,\"$cmd\"" >>"$BENCH_CSV"
+      echo "train,\"$m (C=$C) $np rank(s): data wait % of step vs twin\",$ow,$tw,,%,\"$cmd\"" >>"$BENCH_CSV"
+      if [[ $np = 2 ]]; then
+        e_o=$(awk -v a="$os" -v b="$(cut -d' ' -f1 <<<"${O[1]}")" 'BEGIN{printf "%.1f", 100*a/(2*b)}')
+        e_t=$(awk -v c="$ts" -v d="$(cut -d' ' -f1 <<<"${T[1]}")" 'BEGIN{printf "%.1f", 100*c/(2*d)}')
+        echo "train,\"$m (C=$C) scaling efficiency 1->2 ranks vs twin (machine ceiling ${ceiling}%)\",$e_o,$e_t,$(awk -v a="$e_o" -v b="$e_t" 'BEGIN{printf "%.2f", a/b}'),%,\"$cmd\"" >>"$BENCH_CSV"
+      fi
+    fi
   done
   unset O T
 done

@@ -45,6 +45,11 @@ void keep_on_failure(const std::string& path) {
 
 int run_main(int argc, char** argv, const std::string& program,
              const std::function<int(const MpiWorld&, int, char**)>& body, int mpi_thread_level) {
+  // Open MPI's non-blocking all-reduce (coll/libnbc), which GradBuckets uses to overlap backward,
+  // picks by default an algorithm that ran at 0.2-0.7x the bus bandwidth of the blocking
+  // MPI_Allreduce on 1-64 MB buckets; Rabenseifner (reduce-scatter + all-gather) matches it
+  // (bench/run.sh, all-reduce section; README "Benchmarks"). A value the user set wins.
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
   int provided = 0;
   MPI_Init_thread(&argc, &argv, mpi_thread_level, &provided);
   MpiWorld world;

@@ -102,7 +102,11 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
     float* tracks = batch.epi.data_ptr<float>() + k * 2 * A * T;
     corpus.read_hic(samples[k], hic);
     corpus.read_tracks(samples[k], 1, tracks);
-    corpus.read_tracks(samples[k], 2, tracks + A * T);
+    // Diagonal windows (tiles, TSS) have both anchors on the same track rows: read them once.
+    if (corpus.meta(samples[k]).track_row2 == corpus.meta(samples[k]).track_row1)
+      std::copy(tracks, tracks + A * T, tracks + A * T);
+    else
+      corpus.read_tracks(samples[k], 2, tracks + A * T);
     augment_sample(hic, W, tracks, A, T, aug, seed, epoch, samples[k]);
     if (source == "loops") batch.target.data_ptr<float>()[k] = float(corpus.label(samples[k]));
     if (source == "tss") corpus.read_target(samples[k], batch.target.data_ptr<float>() + k * W);
