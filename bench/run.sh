@@ -28,6 +28,7 @@ cd "$ROOT"
 
 MPIRUN=(mpirun --bind-to none)
 if [[ $(id -u) -eq 0 ]]; then MPIRUN+=(--allow-run-as-root --oversubscribe); fi
+CORES=$(OMP_NUM_THREADS='' nproc)   # GNU nproc reports OMP_NUM_THREADS when it is set
 export OMP_NUM_THREADS=1
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mixhic-bench.XXXXXX")
@@ -40,7 +41,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; 
 row() { printf '%s,"%s",%s,%s,%s,%s,"%s"\n' "$@" >>"$CSV"; }  # section what ours peer ratio unit command
 
 say "building mixhic-prep mixhic-train mixhic-model mixhic-bench in $BUILD"
-cmake --build "$BUILD" -j "$(nproc)" --target mixhic-prep mixhic-train mixhic-model mixhic-bench >/dev/null
+cmake --build "$BUILD" -j "$CORES" --target mixhic-prep mixhic-train mixhic-model mixhic-bench >/dev/null
 
 # ---- prep (also makes the corpus the read benchmark uses) --------------------------------------
 say "prep: mixhic-prep vs python3-cooler + pyBigWig"
@@ -96,10 +97,10 @@ BENCH_CSV=$CSV bench/train/run.sh "$BUILD" >"$WORK/train.md"   # on the quicksta
 # ---- model FLOPs vs the CPU's practical peak ---------------------------------------------------
 say "flops: model step GFLOP/s per core vs a large GEMM on one core, and vs the PyTorch twin"
 gemm1=$("$BUILD/mixhic-bench" gemm --threads 1 --n 2048 2>/dev/null | grep '^gemm-bench:')
-gemmn=$("$BUILD/mixhic-bench" gemm --threads "$(nproc)" --n 2048 2>/dev/null | grep '^gemm-bench:')
+gemmn=$("$BUILD/mixhic-bench" gemm --threads "$CORES" --n 2048 2>/dev/null | grep '^gemm-bench:')
 peak1=$(field gflops_per_thread "$gemm1")
 row flops "GEMM 2048^3 float32, 1 thread (the practical per-core peak)" "$peak1" "" "" GFLOP/s "mixhic-bench gemm --threads 1"
-row flops "GEMM 2048^3 float32, $(nproc) threads" "$(field gflops "$gemmn")" "" "" GFLOP/s "mixhic-bench gemm --threads $(nproc)"
+row flops "GEMM 2048^3 float32, $CORES threads" "$(field gflops "$gemmn")" "" "" GFLOP/s "mixhic-bench gemm --threads $CORES"
 for name in tiny mixhic-c128; do
   [[ $QUICK = 1 && $name != tiny ]] && continue
   steps=$([[ $name = tiny ]] && echo 30 || echo 6)
@@ -120,7 +121,7 @@ done
 # ---- GPU ---------------------------------------------------------------------------------------
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   gpu=$(nvidia-smi -L | head -n 1)
-  gpu_note="GPU present ($gpu): run bench/gpu/run.sh on it (CUDA LibTorch build); not part of this CPU suite's figures"
+  gpu_note="not yet measured: a GPU is present ($gpu) but this suite times the CPU build; the bf16 GPU step needs a CUDA LibTorch build (README \"GPU\")"
 else
   gpu_note="not yet measured: no GPU on this host"
 fi
@@ -141,7 +142,7 @@ out=bench/results/$day-$host
 {
   echo "# mixhic benchmark suite, $day, $host"
   echo
-  echo "Host: $host, $(nproc) cores, ${cpu:-unknown CPU}, $(free -g | awk '/^Mem:/{print $2}') GiB. Commit $commit$dirty."
+  echo "Host: $host, $CORES cores, ${cpu:-unknown CPU}, $(free -g | awk '/^Mem:/{print $2}') GiB. Commit $commit$dirty."
   echo "LibTorch $torchver; BLAS $blas; $(mpirun --version 2>/dev/null | head -n 1). Command: \`$([[ $QUICK = 1 ]] && echo 'QUICK=1 ')bench/run.sh\`."
   echo "Ratios are ours / peer (higher is better for rates) unless the row says otherwise; the CSV next to this file has the same rows."
   echo

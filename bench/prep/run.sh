@@ -171,7 +171,7 @@ report() {
   echo "Input: \`mixhic-prep synth --synth-chrom-mb 40 --synth-chroms 8 --synth-cells 1\` ($ntracks tracks);" \
        "the peer runs on $PEER_CHROMS (same generator, so the same per-window work), mixhic-prep on all 8."
   echo "mixhic-prep figures are the best of ${REPEATS:-3} runs."
-  echo "Geometry: ${GEOM[*]}. Config: \`$CONFIG\`. Host: $host, $(nproc) cores, ${cpu:-unknown CPU}."
+  echo "Geometry: ${GEOM[*]}. Config: \`$CONFIG\`. Host: $host, $(OMP_NUM_THREADS= nproc) cores, ${cpu:-unknown CPU}."
   echo "Commit: $commit. MPI: ${mpiver:-unknown}."
   echo
   echo "| what | windows/s | ratio | command |"
