@@ -192,7 +192,7 @@ def main():
     n.add_argument("--grad-bytes", type=int, default=4, choices=[2, 4], help="4: fp32 grads (trainer now), 2: bf16")
     d = p.add_argument_group("corpus and storage")
     d.add_argument("--sample-bytes", type=floats, default="45100,85100",
-                   help="corpus bytes read per sample (first one drives the limit; 85,100 = today's loader)")
+                   help="corpus bytes read per sample (first one drives the limit; 85,100 = off-diagonal pairs, or the loader before it read a diagonal window's rows once)")
     d.add_argument("--pfs-gbs", type=float, default=100, help="ASSUMED parallel FS read GB/s available to the job")
     d.add_argument("--corpus-samples", type=int, default=1_275_948, help="pre-training pairs (spec)")
     d.add_argument("--epochs", type=int, default=300, help="reference code default")
