@@ -63,6 +63,12 @@ class Corpus {
   // A x T track values of anchor 1 (which = 1) or 2 of sample i, row-major (bin, track).
   void read_tracks(int64_t i, int which, float* out) const;
 
+  // Asks the kernel to start reading the bytes that samples' Hi-C and track rows occupy
+  // (posix_fadvise WILLNEED), so a cold page cache fetches them in parallel while the caller
+  // reads something else. The loader calls it one batch ahead. Only for contiguous datasets
+  // (what mixhic-prep writes); otherwise, or if the file cannot be opened, it does nothing.
+  void prefetch(const std::vector<int64_t>& samples) const;
+
   // Recomputes the corpus-id from the stored data (reads the whole file).
   std::string recompute_corpus_id() const;
   // A human summary (inspect).
@@ -84,6 +90,9 @@ class Corpus {
   std::vector<corpus::SampleMeta> meta_;
   std::vector<std::vector<int64_t>> splits_;
   int64_t track_rows_ = 0;
+  // File offsets of the contiguous /samples/hic and /tracks/signal (-1: not contiguous) and
+  // their row sizes in bytes, for prefetch().
+  int64_t hic_offset_ = -1, signal_offset_ = -1, hic_row_bytes_ = 0, signal_row_bytes_ = 0;
 };
 
 }  // namespace mixhic

@@ -1,6 +1,8 @@
 #include "mixhic/corpus.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <map>
 
@@ -85,6 +87,14 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
 
   hic_ = h5::open_dataset(file_, corpus::kSampleHic);
   signal_ = h5::open_dataset(file_, corpus::kTrackSignal);
+  const auto contiguous_offset = [](hid_t d) -> int64_t {
+    haddr_t a = H5Dget_offset(d);  // HADDR_UNDEF unless contiguous and allocated
+    return a == HADDR_UNDEF ? -1 : static_cast<int64_t>(a);
+  };
+  hic_offset_ = contiguous_offset(hic_);
+  signal_offset_ = contiguous_offset(signal_);
+  hic_row_bytes_ = static_cast<int64_t>(sizeof(float)) * h5::shape(hic_).at(1);
+  signal_row_bytes_ = static_cast<int64_t>(sizeof(float)) * h5::shape(signal_).at(1);
   auto hic_shape = h5::shape(hic_);
   auto sig_shape = h5::shape(signal_);
   const int64_t W = geometry_.window_bins;
@@ -173,6 +183,21 @@ void Corpus::read_hic(int64_t i, float* out) const {
 void Corpus::read_tracks(int64_t i, int which, float* out) const {
   int64_t row = which == 2 ? meta_[i].track_row2 : meta_[i].track_row1;
   h5::read_rows(signal_, row, geometry_.track_bins_per_anchor, out);
+}
+
+void Corpus::prefetch(const std::vector<int64_t>& samples) const {
+  if (hic_offset_ < 0 || signal_offset_ < 0 || samples.empty()) return;
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const int64_t track_bytes = signal_row_bytes_ * geometry_.track_bins_per_anchor;
+  for (int64_t i : samples) {
+    const corpus::SampleMeta& m = meta_.at(i);
+    ::posix_fadvise(fd, hic_offset_ + i * hic_row_bytes_, hic_row_bytes_, POSIX_FADV_WILLNEED);
+    ::posix_fadvise(fd, signal_offset_ + m.track_row1 * signal_row_bytes_, track_bytes, POSIX_FADV_WILLNEED);
+    if (m.track_row2 != m.track_row1)
+      ::posix_fadvise(fd, signal_offset_ + m.track_row2 * signal_row_bytes_, track_bytes, POSIX_FADV_WILLNEED);
+  }
+  ::close(fd);
 }
 
 std::string Corpus::recompute_corpus_id() const {

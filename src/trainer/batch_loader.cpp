@@ -146,6 +146,11 @@ void BatchLoader::run() {
         order = plan_.epoch_order(epoch);
         cached_epoch = epoch;
       }
+      // The next step's rows start arriving from storage while this step's are read.
+      if (step + 1 < end_step_) {
+        if (plan_.epoch_of(step + 1) == epoch) corpus_.prefetch(plan_.samples_at(step + 1, order));
+        else corpus_.prefetch(plan_.samples_at(step + 1));
+      }
       SampleBatch batch = read(corpus_, plan_.samples_at(step, order), aug_, plan_.seed, epoch);
       batch.step = step;
       {
