@@ -101,22 +101,8 @@ gemmn=$("$BUILD/mixhic-bench" gemm --threads "$CORES" --n 2048 2>/dev/null | gre
 peak1=$(field gflops_per_thread "$gemm1")
 row flops "GEMM 2048^3 float32, 1 thread (the practical per-core peak)" "$peak1" "" "" GFLOP/s "mixhic-bench gemm --threads 1"
 row flops "GEMM 2048^3 float32, $CORES threads" "$(field gflops "$gemmn")" "" "" GFLOP/s "mixhic-bench gemm --threads $CORES"
-for name in tiny mixhic-c128; do
-  [[ $QUICK = 1 && $name != tiny ]] && continue
-  steps=$([[ $name = tiny ]] && echo 30 || echo 6)
-  ini=configs/model/$name.ini
-  C=$(sed -n 's/^embed-dim *= *//p' "$ini"); D=$(sed -n 's/^depth *= *//p' "$ini"); H=$(sed -n 's/^heads *= *//p' "$ini")
-  json="{\"embed_dim\": $C, \"depth\": $D, \"heads\": $H, \"mlp_ratio\": 2, \"n_tracks\": 2, \"window_bins\": 50, \"hic_bin_bp\": 5000, \"track_bin_bp\": 100}"
-  ours=$("$BUILD/mixhic-model" bench --config "$ini" --batch 8 --steps "$steps" --threads 1 2>/dev/null | grep '^model-bench:')
-  peer=$($PY tests/reference/mixhic_twin.py bench --config "$json" --batch 8 --steps "$steps" --threads 1 | grep '^model-bench:')
-  g=$(field gflops "$ours")
-  pg=$(awk -v g="$g" -v s="$(field samples_per_s "$ours")" -v p="$(field samples_per_s "$peer")" 'BEGIN{printf "%.2f", g * p / s}')
-  echo "$name: $ours | twin: $peer" >>"$WORK/flops.txt"
-  row flops "$name (C=$C) training step, 1 thread: GFLOP/s (analytic 3x forward) vs PyTorch twin" "$g" "$pg" "$(ratio "$g" "$pg")" GFLOP/s \
-    "mixhic-model bench --config $ini --batch 8 --threads 1 vs tests/reference/mixhic_twin.py bench --threads 1"
-  row flops "$name (C=$C) training step, 1 thread: GFLOP/s vs the GEMM peak of one core" "$g" "$peak1" "$(ratio "$g" "$peak1")" GFLOP/s \
-    "mixhic-model bench --config $ini --batch 8 --threads 1 vs mixhic-bench gemm --threads 1"
-done
+THREADS=1 GEMM_PEAK=$peak1 MODELS=$([[ $QUICK = 1 ]] && echo tiny || echo "tiny mixhic-c128") BENCH_CSV=$CSV \
+  bench/model/run.sh "$BUILD" >"$WORK/flops.md"
 
 # ---- GPU ---------------------------------------------------------------------------------------
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
@@ -182,8 +168,9 @@ EOF
   echo '```'
   echo "$gemm1"
   echo "$gemmn"
-  cat "$WORK/flops.txt"
   echo '```'
+  echo
+  sed 's/^# /### /' "$WORK/flops.md"
   echo
   echo "## GPU"
   echo

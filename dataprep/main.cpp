@@ -60,7 +60,6 @@ int synth_main(const MpiWorld& world, int argc, char** argv) {
   int64_t n_chroms = 0, n_cells = 2;
   double chrom_mb = 0;
   prep::SynthSpec spec;
-  uint64_t seed = spec.seed;
   po::options_description table("mixhic-prep synth options");
   table.add_options()
       ("out-dir", po::value(&out_dir), "directory to write <cell>.mcool, <cell>.<track>.bw, inputs.ini, blacklist.bed")
@@ -68,7 +67,7 @@ int synth_main(const MpiWorld& world, int argc, char** argv) {
       ("synth-chrom-mb", po::value(&chrom_mb)->default_value(0), "length of each chromosome in Mb (with --synth-chroms)")
       ("synth-cells", po::value(&n_cells)->default_value(2), "number of cell types")
       ("synth-depth", po::value(&spec.contacts_per_bin)->default_value(spec.contacts_per_bin), "sequencing depth: expected contacts of a pixel on the diagonal at the finest resolution, before TAD/compartment modifiers")
-      ("seed", po::value(&seed)->default_value(7), "random seed; the output is a pure function of the options");
+      ("seed", po::value(&spec.seed)->default_value(spec.seed), "random seed; the output is a pure function of the options");
   ParsedOptions parsed;
   agree(world, [&] {
     parsed = parse_options(argc, argv, 2, table);
@@ -83,7 +82,6 @@ int synth_main(const MpiWorld& world, int argc, char** argv) {
     return 0;
   }
   if (world.rank != 0) return 0;  // serial: one rank writes the files
-  spec.seed = seed;
   spec.cells.clear();
   for (int64_t c = 0; c < n_cells; ++c) spec.cells.push_back(std::string("synth") + char('A' + c));
   if (n_chroms > 0) {

@@ -2,7 +2,9 @@
 # Model benchmark: pre-training step (forward + backward + AdamW) samples/s on this CPU, the
 # LibTorch model (mixhic-model bench) vs its PyTorch twin (tests/reference/mixhic_twin.py bench),
 # same architecture, same batch, same thread count, in the same run.
-#   bench/model/run.sh [BUILD_DIR=build]        THREADS=2 BATCH=8 STEPS=... to override
+#   bench/model/run.sh [BUILD_DIR=build]        THREADS=2 BATCH=8 STEPS=... MODELS="tiny mixhic-c128"
+# BENCH_CSV=FILE (bench/run.sh) also appends the suite's rows to FILE: GFLOP/s vs the twin and,
+# with GEMM_PEAK=GFLOP/s (mixhic-bench gemm on the same THREADS), vs that peak.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -15,7 +17,7 @@ TWIN=$ROOT/tests/reference/mixhic_twin.py
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 rows=()
-for name in tiny mixhic-c128; do
+for name in ${MODELS:-tiny mixhic-c128}; do
   steps=${STEPS:-$([[ $name = tiny ]] && echo 30 || echo 6)}
   ini=$ROOT/configs/model/$name.ini
   C=$(sed -n 's/^embed-dim *= *//p' "$ini"); D=$(sed -n 's/^depth *= *//p' "$ini"); H=$(sed -n 's/^heads *= *//p' "$ini")
@@ -26,6 +28,14 @@ for name in tiny mixhic-c128; do
   ratio=$(awk -v a="$o" -v b="$p" 'BEGIN{printf "%.2f", a/b}')
   echo "$name: libtorch $o samples/s ($g GFLOP/s), pytorch twin $p samples/s, ratio $ratio" >&2
   rows+=("| $name (C=$C, depth $D) | $o | $p | $ratio | $g |")
+  if [[ -n ${BENCH_CSV:-} ]]; then
+    cmd="mixhic-model bench --config configs/model/$name.ini --batch $BATCH --threads $THREADS"
+    pg=$(awk -v g="$g" -v a="$o" -v b="$p" 'BEGIN{printf "%.2f", g * b / a}')   # same FLOPs per sample
+    echo "flops,\"$name (C=$C) training step, $THREADS thread(s): GFLOP/s (analytic 3x forward) vs PyTorch twin\",$g,$pg,$ratio,GFLOP/s,\"$cmd vs tests/reference/mixhic_twin.py bench --threads $THREADS\"" >>"$BENCH_CSV"
+    if [[ -n ${GEMM_PEAK:-} ]]; then
+      echo "flops,\"$name (C=$C) training step, $THREADS thread(s): GFLOP/s vs the GEMM peak of $THREADS core(s)\",$g,$GEMM_PEAK,$(awk -v a="$g" -v b="$GEMM_PEAK" 'BEGIN{printf "%.2f", a/b}'),GFLOP/s,\"$cmd vs mixhic-bench gemm --threads $THREADS\"" >>"$BENCH_CSV"
+    fi
+  fi
 done
 echo "# model benchmark, $(date +%Y-%m-%d), $(hostname -s), $THREADS threads, batch $BATCH, reference geometry (2 tracks, 50x50)"
 echo

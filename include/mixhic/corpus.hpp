@@ -90,9 +90,8 @@ class Corpus {
   std::vector<corpus::SampleMeta> meta_;
   std::vector<std::vector<int64_t>> splits_;
   int64_t track_rows_ = 0;
-  // File offsets of the contiguous /samples/hic and /tracks/signal (-1: not contiguous) and
-  // their row sizes in bytes, for prefetch().
-  int64_t hic_offset_ = -1, signal_offset_ = -1, hic_row_bytes_ = 0, signal_row_bytes_ = 0;
+  // File offsets of the contiguous /samples/hic and /tracks/signal (-1: not contiguous), for prefetch().
+  int64_t hic_offset_ = -1, signal_offset_ = -1;
 };
 
 }  // namespace mixhic

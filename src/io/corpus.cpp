@@ -93,8 +93,6 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   };
   hic_offset_ = contiguous_offset(hic_);
   signal_offset_ = contiguous_offset(signal_);
-  hic_row_bytes_ = static_cast<int64_t>(sizeof(float)) * h5::shape(hic_).at(1);
-  signal_row_bytes_ = static_cast<int64_t>(sizeof(float)) * h5::shape(signal_).at(1);
   auto hic_shape = h5::shape(hic_);
   auto sig_shape = h5::shape(signal_);
   const int64_t W = geometry_.window_bins;
@@ -189,13 +187,15 @@ void Corpus::prefetch(const std::vector<int64_t>& samples) const {
   if (hic_offset_ < 0 || signal_offset_ < 0 || samples.empty()) return;
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
-  const int64_t track_bytes = signal_row_bytes_ * geometry_.track_bins_per_anchor;
+  // Row sizes follow from the shapes the constructor checked: (N, hic_values()) and (R, n_tracks) floats.
+  const int64_t hic_row = int64_t(sizeof(float)) * hic_values(), signal_row = int64_t(sizeof(float)) * geometry_.n_tracks;
+  const int64_t track_bytes = signal_row * geometry_.track_bins_per_anchor;
   for (int64_t i : samples) {
     const corpus::SampleMeta& m = meta_.at(i);
-    ::posix_fadvise(fd, hic_offset_ + i * hic_row_bytes_, hic_row_bytes_, POSIX_FADV_WILLNEED);
-    ::posix_fadvise(fd, signal_offset_ + m.track_row1 * signal_row_bytes_, track_bytes, POSIX_FADV_WILLNEED);
+    ::posix_fadvise(fd, hic_offset_ + i * hic_row, hic_row, POSIX_FADV_WILLNEED);
+    ::posix_fadvise(fd, signal_offset_ + m.track_row1 * signal_row, track_bytes, POSIX_FADV_WILLNEED);
     if (m.track_row2 != m.track_row1)
-      ::posix_fadvise(fd, signal_offset_ + m.track_row2 * signal_row_bytes_, track_bytes, POSIX_FADV_WILLNEED);
+      ::posix_fadvise(fd, signal_offset_ + m.track_row2 * signal_row, track_bytes, POSIX_FADV_WILLNEED);
   }
   ::close(fd);
 }
