@@ -30,9 +30,9 @@ ModelConfig tiny_config() {
 
 std::string config_json(const ModelConfig& c) {
   return fmt::format(
-      R"({{"embed_dim": {}, "depth": {}, "heads": {}, "mlp_ratio": {}, "n_tracks": {}, "window_bins": {}, "hic_bin_bp": {}, "track_bin_bp": {}, "mapping_loss": "{}", "task": "{}"}})",
+      R"({{"embed_dim": {}, "depth": {}, "heads": {}, "mlp_ratio": {}, "n_tracks": {}, "window_bins": {}, "hic_bin_bp": {}, "track_bin_bp": {}, "mapping_loss": "{}", "task": "{}", "map_head": "{}", "barrier_dim": {}, "contrastive_pooling": "{}"}})",
       c.embed_dim, c.depth, c.heads, c.mlp_ratio, c.n_tracks, c.window_bins, c.hic_bin_bp, c.track_bin_bp,
-      c.mapping_loss, c.task);
+      c.mapping_loss, c.task, c.map_head, c.barrier_dim, c.contrastive_pooling);
 }
 
 std::pair<torch::Tensor, torch::Tensor> random_batch(const ModelConfig& c, int64_t B, torch::Dtype dtype) {
@@ -47,7 +47,10 @@ std::string twin() { return test::python() + " " + std::string(MIXHIC_SOURCE_DIR
 }  // namespace
 
 TEST(Model, MatchesThePyTorchTwinStageByStage) {
+  for (std::string pooling : {"reference", "centered"}) {
+  SCOPED_TRACE("contrastive-pooling = " + pooling);
   ModelConfig cfg = tiny_config();
+  cfg.contrastive_pooling = pooling;
   torch::manual_seed(0);
   MixHicModel model(cfg);
   model->to(torch::kFloat64);  // double precision: any disagreement is a real difference
@@ -98,17 +101,28 @@ TEST(Model, MatchesThePyTorchTwinStageByStage) {
                        " --io " + (dir / "io.pt") + " --tol 1e-9");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("twin: items=26"), std::string::npos) << r.output;
-  std::cout << "[ twin     ] " << r.output.substr(r.output.rfind("twin:"));
+  std::cout << "[ twin     ] " << pooling << ": " << r.output.substr(r.output.rfind("twin:"));
+  }
 }
 
 TEST(Model, TaskHeadsMatchThePyTorchTwin) {
-  for (std::string task : {"hic_map", "loop", "expression"}) {
+  // hic_map with each map head; the twin sums the barrier vectors between i and j in a plain loop
+  const std::vector<std::pair<std::string, std::string>> heads = {
+      {"hic_map", "reference"}, {"hic_map", "decay"}, {"hic_map", "barrier"}, {"loop", "reference"}, {"expression", "reference"}};
+  for (const auto& [task, map_head] : heads) {
     ModelConfig cfg = tiny_config();
     cfg.task = task;
+    cfg.map_head = map_head;
+    cfg.barrier_dim = 3;
     torch::manual_seed(7);
     MixHicModel model(cfg);
     model->to(torch::kFloat64);
     model->eval();
+    for (auto& p : model->named_parameters())  // dist_bias starts at 0: give it values to index
+      if (p.key() == "dist_bias") {
+        torch::NoGradGuard no_grad;
+        p.value().copy_(torch::randn({cfg.window_bins}, torch::kFloat64));
+      }
     test::TempDir dir;
     save_state_dict(*model, dir / "state.pt");
     auto [hic, epi] = random_batch(cfg, 3, torch::kFloat64);
@@ -124,8 +138,8 @@ TEST(Model, TaskHeadsMatchThePyTorchTwin) {
     save_tensors({{"hic", hic}, {"epi", epi}, {key, pred}}, dir / "io.pt");
     auto r = run_command(twin() + " compare --config '" + config_json(cfg) + "' --state " + (dir / "state.pt") +
                          " --io " + (dir / "io.pt") + " --tol 1e-9");
-    EXPECT_EQ(r.exit_code, 0) << task << "\n" << r.output;
-    std::cout << "[ twin     ] " << task << ": " << r.output.substr(r.output.rfind("twin:"));
+    EXPECT_EQ(r.exit_code, 0) << task << " " << map_head << "\n" << r.output;
+    std::cout << "[ twin     ] " << task << " (" << map_head << "): " << r.output.substr(r.output.rfind("twin:"));
   }
 }
 
@@ -164,6 +178,16 @@ TEST(Model, EveryParameterReceivesAGradient) {
   auto [hic, epi] = random_batch(cfg, 4, torch::kFloat32);
   model->forward(hic, epi).loss(cfg, cfg.contrastive_only_epochs).backward();
   for (const auto& p : model->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key() << " received no gradient";
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
+  }
+  // the barrier map head: its barrier vectors and distance biases learn from the map loss
+  cfg.task = "hic_map";
+  cfg.map_head = "barrier";
+  MixHicModel mapper(cfg);
+  mapper->task_loss(hic, epi, torch::Tensor()).backward();
+  for (const auto& p : mapper->named_parameters()) {
+    if (!MixHicModelImpl::is_head_key(p.key())) continue;
     ASSERT_TRUE(p.value().grad().defined()) << p.key() << " received no gradient";
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
   }

@@ -242,8 +242,8 @@ class MixHicModelImpl : public torch::nn::Module {
   };
   ExpressionOutput expression_outputs(const torch::Tensor& hic, const torch::Tensor& epi);
   // Keys of the fine-tuning heads (fusion_block.*, seq_upsampleTrans.*, classifier.*, dist_bias,
-  // prism_weights.*): what a
-  // pre-training checkpoint lacks and fine-tuning initialises afresh.
+  // barrier.*, prism_weights.*): what a pre-training checkpoint lacks and fine-tuning initialises
+  // afresh.
   static bool is_head_key(const std::string& key);
 
   const ModelConfig& config() const { return cfg_; }
@@ -271,7 +271,8 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::nn::ModuleList fusion_blocks_{nullptr};  // fusion_block.blocks
   EpiDecoder seq_upsampleTrans{nullptr};
   torch::nn::Sequential classifier{nullptr};
-  torch::Tensor dist_bias;  // map-head = decay: (W,) added at |i - j|
+  torch::Tensor dist_bias;  // map-head = decay | barrier: (W,) added at |i - j|
+  torch::nn::Linear barrier{nullptr};  // map-head = barrier: decoder token -> per-bin barrier vector
   TrackWeightGenerator prism_weights{nullptr};  // expression with prism-contexts > 0
   torch::Tensor fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat);
   void require_task(const char* task) const;

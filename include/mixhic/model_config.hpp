@@ -39,7 +39,12 @@ struct ModelConfig {
   // learning rates does not reach: it predicts the mean map). decay: no sigmoid, no head dropout,
   // plus a learned bias per distance |i - j| (`dist_bias`, W values, starting at 0), so the
   // distance decay is one parameter per diagonal and the pairwise features learn the rest.
+  // barrier: decay, plus what lies between the two bins: each decoded bin k gets a learned
+  // barrier vector b_k (`barrier`, 2C -> barrier-dim), and pixel (i, j) sees sum_{i < k <= j} b_k
+  // next to its pair features. The reference's per-pixel head sees bins i and j only, so it
+  // cannot express insulation (CTCF-bound boundaries between i and j lowering their contacts).
   std::string map_head = "reference";
+  int64_t barrier_dim = 8;
   // expression: Prism's confounder-adjusted head (seed paper "Extending Sequence Length is Not
   // All You Need"): a small conv encoder over the tracks gives n weight vectors a_i in (0,1)^C;
   // the expression branch runs on the projected tracks re-weighted by each a_i and the adjusted
@@ -49,6 +54,10 @@ struct ModelConfig {
   double prism_alpha = 1.0, prism_beta = 1.0, prism_t = 2.0;
   // losses (the paper and the reference code disagree; see README "Model")
   std::string mapping_loss = "l2";  // l2: mean unsquared distance (code) | squared (paper)
+  // What InfoNCE compares. reference: the token means of the L2-normalised shared features, as
+  // they are. centered: those means minus their (global) batch mean, then L2-normalised, so a
+  // feature every window shares cancels and only what tells windows apart is matched.
+  std::string contrastive_pooling = "reference";
   int64_t contrastive_only_epochs = 10;
   double weight_contrastive = 0.5, weight_orthogonal = 0.5, weight_mapping = 0.5;
   double temperature_init = 0.07, temperature_min = 0.001, temperature_max = 0.5;

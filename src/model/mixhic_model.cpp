@@ -88,7 +88,12 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
     head_in = 2 * C;
     hidden = cfg.task == "expression" ? 128 : 32;
   }
-  const bool decay_head = cfg.task == "hic_map" && cfg.map_head == "decay";
+  const bool barrier_head = cfg.task == "hic_map" && cfg.map_head == "barrier";
+  const bool decay_head = cfg.task == "hic_map" && (cfg.map_head == "decay" || barrier_head);
+  if (barrier_head) {
+    barrier = register_module("barrier", torch::nn::Linear(head_in, cfg.barrier_dim));
+    head_in += cfg.barrier_dim;
+  }
   torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(),
                              torch::nn::Dropout(decay_head ? 0.0 : 0.5), torch::nn::Linear(hidden, 1));
   if (cfg.task != "expression" && !decay_head) head->push_back(torch::nn::Sigmoid());
@@ -99,6 +104,7 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
   reference_init(*fusion);
   reference_init(*classifier);
   if (seq_upsampleTrans) reference_init(*seq_upsampleTrans);
+  if (barrier) reference_init(*barrier);
 }
 
 void MixHicModelImpl::require_task(const char* task) const {
@@ -119,6 +125,15 @@ torch::Tensor pair_features(const torch::Tensor& tokens, int64_t W) {
   torch::Tensor x = tokens.slice(1, 0, W).unsqueeze(2), y = tokens.slice(1, W, 2 * W).unsqueeze(1);
   return (x + y) / 2 + x * y;
 }
+
+// (B, W, K) per-bin barrier vectors -> (B, W, W, K): entry (i, j) is the sum of b_k over the bins
+// between them, i < k <= j (or j < k <= i); 0 on the diagonal. Prefix sums make it O(W^2 K).
+torch::Tensor between_sums(const torch::Tensor& b) {
+  torch::Tensor c = b.cumsum(1);                      // c_k = b_0 + ... + b_k
+  torch::Tensor d = c.unsqueeze(1) - c.unsqueeze(2);  // d[i][j] = c_j - c_i
+  torch::Tensor upper = torch::ones({b.size(1), b.size(1)}, b.options()).triu().unsqueeze(0).unsqueeze(-1);
+  return d * upper + d.transpose(1, 2) * (1 - upper);  // j < i: c_i - c_j
+}
 }  // namespace
 
 torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
@@ -128,7 +143,14 @@ torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
   torch::Tensor epi_concat = torch::cat({share, specific}, -1);
   torch::Tensor imputed = std::sqrt(2.0) * map_e2m(epi_concat);
   torch::Tensor decoded = seq_upsampleTrans(fuse(epi_concat, imputed), ef.skips);
-  torch::Tensor map = classifier->forward(pair_features(decoded, cfg_.window_bins)).squeeze(-1);
+  torch::Tensor pairs = pair_features(decoded, cfg_.window_bins);
+  if (barrier) {
+    // hic_map windows lie on the diagonal: both anchors are the same bins; average their tokens
+    const int64_t W = cfg_.window_bins;
+    torch::Tensor bins = 0.5 * (decoded.slice(1, 0, W) + decoded.slice(1, W, 2 * W));
+    pairs = torch::cat({pairs, between_sums(barrier(bins))}, -1);
+  }
+  torch::Tensor map = classifier->forward(pairs).squeeze(-1);
   if (!dist_bias.defined()) return map;
   torch::Tensor i = torch::arange(cfg_.window_bins, torch::TensorOptions().dtype(torch::kLong).device(map.device()));
   return map + dist_bias.index({(i.unsqueeze(1) - i.unsqueeze(0)).abs()});
@@ -218,7 +240,7 @@ torch::Tensor MixHicModelImpl::task_loss(const torch::Tensor& hic, const torch::
 
 bool MixHicModelImpl::is_head_key(const std::string& key) {
   if (key == "dist_bias") return true;
-  for (const char* prefix : {"fusion_block.", "seq_upsampleTrans.", "classifier.", "prism_weights."})
+  for (const char* prefix : {"fusion_block.", "seq_upsampleTrans.", "classifier.", "barrier.", "prism_weights."})
     if (key.rfind(prefix, 0) == 0) return true;
   return false;
 }
@@ -279,14 +301,19 @@ PretrainOutput MixHicModelImpl::forward(const torch::Tensor& hic, const torch::T
 
   torch::Tensor es = out.epi_share.mean(1), ei = out.epi_specific.mean(1);
   torch::Tensor ms = out.hic_share.mean(1), mi = out.hic_specific.mean(1);
+  torch::Tensor con_e = es, con_m = ms;
   if (cross_rank_batch_ && is_training()) {
     // Negatives from the whole global batch: the same loss on any number of ranks.
-    out.contrastive = contrastive_loss(gather_rows_with_grad(es, *cross_rank_batch_),
-                                       gather_rows_with_grad(ms, *cross_rank_batch_), temp);
+    con_e = gather_rows_with_grad(es, *cross_rank_batch_);
+    con_m = gather_rows_with_grad(ms, *cross_rank_batch_);
     out.contrastive_is_global = true;
-  } else {
-    out.contrastive = contrastive_loss(es, ms, temp);
   }
+  if (cfg_.contrastive_pooling == "centered") {
+    const auto unit = F::NormalizeFuncOptions().dim(-1);  // eps: a batch of one centres to 0
+    con_e = F::normalize(con_e - con_e.mean(0, true), unit);
+    con_m = F::normalize(con_m - con_m.mean(0, true), unit);
+  }
+  out.contrastive = contrastive_loss(con_e, con_m, temp);
   out.orthogonal = orthogonal_loss(es, ei, ms, mi);
 
   // Mapping: each modality's tokens, pooled to the other's token count and mapped, should land

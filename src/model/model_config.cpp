@@ -53,12 +53,14 @@ void ModelConfig::validate() const {
   need(window_bins % 2 == 0, "window-bins", "even: the Hi-C encoder embeds 2x2 patches");
   need(hic_side(3) >= 1 && epi_tokens(3) >= 1, "window-bins",
        fmt::format("large enough for 3 halvings (at least 16), got {}", window_bins));
-  need(map_head == "reference" || map_head == "decay", "map-head", "reference | decay");
+  need(map_head == "reference" || map_head == "decay" || map_head == "barrier", "map-head", "reference | decay | barrier");
+  need(barrier_dim >= 1, "barrier-dim", ">= 1");
   need(prism_contexts >= 0, "prism-contexts", "must be >= 0 (0: no confounder adjustment)");
   need(prism_contexts == 0 || task == "expression", "prism-contexts", "the Prism head is for task = expression");
   need(task == "none" || task == "hic_map" || task == "loop" || task == "expression", "task",
        "none | hic_map | loop | expression");
   need(mapping_loss == "l2" || mapping_loss == "squared", "mapping-loss", "l2 | squared");
+  need(contrastive_pooling == "reference" || contrastive_pooling == "centered", "contrastive-pooling", "reference | centered");
   need(temperature_min > 0 && temperature_min <= temperature_init && temperature_init <= temperature_max,
        "temperature-*", "0 < min <= init <= max");
 }
@@ -126,12 +128,14 @@ po::options_description model_options(ModelConfig& m) {
       ("dropout", po::value(&m.dropout)->default_value(m.dropout, text(m.dropout)), "dropout probability")
       ("reference-batch-attention", po::value(&m.reference_batch_attention)->default_value(m.reference_batch_attention, text(m.reference_batch_attention)), "reproduce the reference code's 1-D attention across the batch (off: attention over positions, as the paper)")
       ("task", po::value(&m.task)->default_value(m.task), "head built with the backbone: none (pre-training) | hic_map | loop | expression")
-      ("map-head", po::value(&m.map_head)->default_value(m.map_head), "hic_map head: reference (sigmoid, MSE) | decay (no sigmoid, no head dropout, a learned bias per distance)")
+      ("map-head", po::value(&m.map_head)->default_value(m.map_head), "hic_map head: reference (sigmoid, MSE) | decay (no sigmoid, no head dropout, a learned bias per distance) | barrier (decay + the sum of learned per-bin barrier vectors between the two bins)")
+      ("barrier-dim", po::value(&m.barrier_dim)->default_value(m.barrier_dim), "map-head = barrier: size of each bin's barrier vector")
       ("prism-contexts", po::value(&m.prism_contexts)->default_value(m.prism_contexts), "expression: n confounder weight vectors of the Prism head (Prism: 2; 0: off)")
       ("prism-alpha", po::value(&m.prism_alpha)->default_value(m.prism_alpha, text(m.prism_alpha)), "weight of the adjusted branch's Huber loss")
       ("prism-beta", po::value(&m.prism_beta)->default_value(m.prism_beta, text(m.prism_beta)), "weight of the uniformity (diversity) loss of the weight vectors")
       ("prism-t", po::value(&m.prism_t)->default_value(m.prism_t, text(m.prism_t)), "temperature of the uniformity loss (Prism: 2)")
       ("mapping-loss", po::value(&m.mapping_loss)->default_value(m.mapping_loss), "l2 (reference code: mean unsquared distance) | squared (paper)")
+      ("contrastive-pooling", po::value(&m.contrastive_pooling)->default_value(m.contrastive_pooling), "InfoNCE on the pooled shared features as they are (reference) | centered (minus the global batch mean, L2-normalised)")
       ("contrastive-only-epochs", po::value(&m.contrastive_only_epochs)->default_value(m.contrastive_only_epochs), "epochs trained on the contrastive loss alone (reference: 10)")
       ("weight-contrastive", po::value(&m.weight_contrastive)->default_value(m.weight_contrastive, text(m.weight_contrastive)), "weight of L_con after the contrastive-only epochs")
       ("weight-orthogonal", po::value(&m.weight_orthogonal)->default_value(m.weight_orthogonal, text(m.weight_orthogonal)), "weight of L_orth")

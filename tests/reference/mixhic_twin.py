@@ -299,8 +299,15 @@ class MixHicTwin(nn.Module):
             if task != "loop":
                 self.seq_upsampleTrans = EpiDecoder(cfg)
                 head_in, hidden = 2 * c, (128 if task == "expression" else 32)
-            layers = [nn.Linear(head_in, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, 1)]
-            if task != "expression":
+            map_head = cfg.get("map_head", "reference") if task == "hic_map" else "reference"
+            if map_head == "barrier":
+                self.barrier = nn.Linear(head_in, cfg.get("barrier_dim", 8))
+                head_in += self.barrier.out_features
+            if map_head != "reference":
+                self.dist_bias = nn.Parameter(torch.zeros(cfg["window_bins"]))
+            layers = [nn.Linear(head_in, hidden), nn.ReLU(), nn.Dropout(0.5 if map_head == "reference" else 0.0),
+                      nn.Linear(hidden, 1)]
+            if task != "expression" and map_head == "reference":
                 layers.append(nn.Sigmoid())
             self.classifier = nn.Sequential(*layers)
 
@@ -318,7 +325,20 @@ class MixHicTwin(nn.Module):
         decoded = self.seq_upsampleTrans(self.fusion_block(epi_concat, imputed), skips)
         w = self.cfg["window_bins"]
         x, y = decoded[:, :w].unsqueeze(2), decoded[:, w:].unsqueeze(1)
-        return self.classifier((x + y) / 2 + x * y).squeeze(-1)
+        pairs = (x + y) / 2 + x * y
+        if hasattr(self, "barrier"):  # the sum of the barrier vectors of the bins between i and j
+            b = self.barrier((decoded[:, :w] + decoded[:, w:]) / 2)
+            between = torch.zeros(pairs.shape[:3] + (b.shape[-1],), dtype=b.dtype)
+            for i in range(w):
+                for j in range(w):
+                    lo, hi = min(i, j), max(i, j)
+                    between[:, i, j] = b[:, lo + 1:hi + 1].sum(1)
+            pairs = torch.cat([pairs, between], -1)
+        out = self.classifier(pairs).squeeze(-1)
+        if hasattr(self, "dist_bias"):
+            d = torch.arange(w)
+            out = out + self.dist_bias[(d[:, None] - d[None, :]).abs()]
+        return out
 
     def predict_loop(self, hic, epi):
         tokens, _ = self.encode_epi(epi)
@@ -376,7 +396,10 @@ class MixHicTwin(nn.Module):
         out.update(epi_share=es, epi_specific=ei, hic_share=ms, hic_specific=mi)
         epi_concat, hic_concat = torch.cat([es, ei], -1), torch.cat([ms, mi], -1)
         esm, eim, msm, mim = es.mean(1), ei.mean(1), ms.mean(1), mi.mean(1)
-        logits = esm @ msm.t() / self.temp
+        if self.cfg.get("contrastive_pooling", "reference") == "centered":
+            logits = F.normalize(esm - esm.mean(0), dim=-1) @ F.normalize(msm - msm.mean(0), dim=-1).t() / self.temp
+        else:
+            logits = esm @ msm.t() / self.temp
         target = torch.arange(len(esm))
         out["contrastive"] = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
         out["orthogonal"] = ((esm * eim).sum(-1) ** 2 + (msm * mim).sum(-1) ** 2).mean()
