@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "mixhic/model.hpp"
 #include "mixhic/state_dict.hpp"
 #include "mixhic/train_config.hpp"
 #include "test_util.hpp"
@@ -113,8 +114,7 @@ TEST_F(FineTune, MapHeadStartsFromThePretrainedBackboneAndResumesExactly) {
   for (auto& [name, t] : load_tensors(model_file(path("pretrain"), 16))) before[name] = t;
   int backbone = 0, head = 0;
   for (auto& [name, t] : load_tensors(model_file(frozen, 6))) {
-    if (name.rfind("fusion_block.", 0) == 0 || name.rfind("seq_upsampleTrans.", 0) == 0 ||
-        name.rfind("classifier.", 0) == 0 || name == "dist_bias") {
+    if (MixHicModelImpl::is_head_key(name)) {
       ++head;
       continue;
     }

@@ -153,7 +153,7 @@ TEST_F(SynthPrep, OneAndThreeRanksWriteIdenticalCorpora) {
 
 TEST_F(SynthPrep, ReferenceTransformScalesEachChromosomeToOne) {
   std::string out = *dir_ / "ref.h5";
-  auto r = run_command(test::mpirun(2) + prep(out, "--track-zscore false"));
+  auto r = run_command(test::mpirun(2) + prep(out, "--hic-transform reference --track-zscore false"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   Corpus corpus(out);
   const int64_t W = corpus.geometry().window_bins;

@@ -25,7 +25,7 @@ prep() {  # CELL -> $WORK/CELL.h5 (every window in the train split: one region, 
     --track "$1 CTCF $DATA/tracks/hg19.$1.CTCF.chr21_28.0-30.3Mb.bw" \
     --track "$1 H3K27ac $DATA/tracks/hg19.$1.H3K27ac.chr21_28.0-30.3Mb.bw" \
     --resolution 10000 --window-bins 50 --stride-bp 40000 --track-bin-bp 200 \
-    --regions chr21:28000000-30310000 --balance none --hic-transform reference \
+    --regions chr21:28000000-30310000 --balance none --hic-transform oe --track-zscore true \
     --val-chroms "" --test-chroms "" 2>&1 | grep -E "wrote|error"
 }
 prep IMR90
