@@ -53,11 +53,15 @@ step "6/8 resuming from the newest checkpoint (--resume auto) and finishing"
 "${TRAIN[@]}" 2>&1 | grep -v ' = '
 "$BUILD_DIR/mixhic-train" checkpoints --run-dir "$RUN"
 
-printf '\nloss curve (metrics.csv; restart 1 = after the resume):\n'
-awk -F, 'NR == 1 { next } { step[$1] = $0; last = $1 }
-  END { printf "%8s %8s %9s %12s %11s %9s\n", "step", "restart", "loss", "contrastive", "orthogonal", "mapping";
-        for (k = 0; k <= 8; k++) { s = int(1 + k * (last - 1) / 8); split(step[s], v, ",");
-          printf "%8d %8d %9.4f %12.4f %11.4f %9.4f\n", v[1], v[3], v[4], v[5], v[6], v[7] } }' "$RUN/metrics.csv"
+printf '\nloss curve, epoch means (metrics.csv; contrastive at chance = log(global batch 8) = 2.079):\n'
+awk -F, 'NR == 1 { next } { row[$1] = $0; if ($1 > last) last = $1 }   # a resumed step replaces its first run
+  END { for (s = 1; s <= last; s++) { if (!(s in row)) continue; split(row[s], v, ","); e = v[2];
+          if (!(e in n)) { first[e] = s; if (e > top) top = e } n[e]++; lastof[e] = s;
+          for (c = 4; c <= 7; c++) sum[e, c] += v[c]; if (s > 1 && v[3] != prev) resumed[e] = s; prev = v[3] }
+        printf "%6s %10s %9s %12s %11s %9s\n", "epoch", "steps", "loss", "contrastive", "orthogonal", "mapping";
+        for (e = 0; e <= top; e++) {
+          printf "%6d %10s %9.4f %12.4f %11.4f %9.4f%s\n", e, first[e] "-" lastof[e], sum[e, 4] / n[e], sum[e, 5] / n[e],
+                 sum[e, 6] / n[e], sum[e, 7] / n[e], (e in resumed) ? "   (resumed at step " resumed[e] ")" : "" } }' "$RUN/metrics.csv"
 
 step "7/8 fine-tuning Hi-C map prediction from the tracks alone, from the pre-trained backbone and from scratch"
 for kind in pretrained scratch; do
