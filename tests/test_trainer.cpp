@@ -467,6 +467,11 @@ TEST_F(TrainRun, BadInputsGiveOneClearErrorOnEveryRank) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("geometry"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("window-bins"), std::string::npos) << r.output;
+  // a bad model key is the config's error, not the corpus geometry's
+  r = run_command(train(2, path("bad-key"), "--contrastive-pooling sum"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("contrastive-pooling"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("geometry"), std::string::npos) << r.output;
 
   // A checkpoint of another model or another corpus is refused, naming what differs.
   reference_hash();
