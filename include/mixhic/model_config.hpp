@@ -78,7 +78,11 @@ struct ModelConfig {
   int64_t bottleneck_dim() const { return 8 * embed_dim; }
 
   void from_corpus_geometry(const corpus::Geometry& g);
-  // Throws ConfigError naming the key when sizes do not fit together.
+  // Throw ConfigError naming the key when a value is out of range or sizes do not fit together:
+  // validate_keys() the configured keys, validate_geometry() the corpus-given sizes (a caller
+  // reports its failures as the corpus's), validate() both.
+  void validate_keys() const;
+  void validate_geometry() const;
   void validate() const;
   // Forward FLOPs per sample of the pre-training step (multiply-adds count 2); backward ~ 2x.
   double forward_flops() const;

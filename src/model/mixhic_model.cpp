@@ -131,8 +131,9 @@ torch::Tensor pair_features(const torch::Tensor& tokens, int64_t W) {
 torch::Tensor between_sums(const torch::Tensor& b) {
   torch::Tensor c = b.cumsum(1);                      // c_k = b_0 + ... + b_k
   torch::Tensor d = c.unsqueeze(1) - c.unsqueeze(2);  // d[i][j] = c_j - c_i
-  torch::Tensor upper = torch::ones({b.size(1), b.size(1)}, b.options()).triu().unsqueeze(0).unsqueeze(-1);
-  return d * upper + d.transpose(1, 2) * (1 - upper);  // j < i: c_i - c_j
+  // j < i: c_i - c_j = -d[i][j]
+  torch::Tensor sign = 2 * torch::ones({b.size(1), b.size(1)}, b.options()).triu() - 1;
+  return d * sign.unsqueeze(0).unsqueeze(-1);
 }
 }  // namespace
 

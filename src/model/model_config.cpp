@@ -40,19 +40,30 @@ void ModelConfig::from_corpus_geometry(const corpus::Geometry& g) {
   track_bin_bp = g.track_bin_bp;
 }
 
+namespace {
+void need(bool ok, const char* key, const std::string& what) {
+  if (!ok) throw ConfigError(fmt::format("model key '{}': {}", key, what));
+}
+}  // namespace
+
 void ModelConfig::validate() const {
-  auto need = [](bool ok, const char* key, const std::string& what) {
-    if (!ok) throw ConfigError(fmt::format("model key '{}': {}", key, what));
-  };
-  need(embed_dim > 0 && embed_dim % heads == 0, "embed-dim", "a positive multiple of heads");
-  need(depth >= 1, "depth", ">= 1");
-  need(heads >= 1, "heads", ">= 1");
-  need(mlp_ratio >= 1, "mlp-ratio", ">= 1");
+  validate_keys();
+  validate_geometry();
+}
+
+void ModelConfig::validate_geometry() const {
   need(n_tracks >= 1, "n-tracks", ">= 1 (from the corpus)");
   need(track_bin_bp > 0 && hic_bin_bp % track_bin_bp == 0, "track-bin-bp", "a divisor of hic-bin-bp");
   need(window_bins % 2 == 0, "window-bins", "even: the Hi-C encoder embeds 2x2 patches");
   need(hic_side(3) >= 1 && epi_tokens(3) >= 1, "window-bins",
        fmt::format("large enough for 3 halvings (at least 16), got {}", window_bins));
+}
+
+void ModelConfig::validate_keys() const {
+  need(embed_dim > 0 && embed_dim % heads == 0, "embed-dim", "a positive multiple of heads");
+  need(depth >= 1, "depth", ">= 1");
+  need(heads >= 1, "heads", ">= 1");
+  need(mlp_ratio >= 1, "mlp-ratio", ">= 1");
   need(map_head == "reference" || map_head == "decay" || map_head == "barrier", "map-head", "reference | decay | barrier");
   need(barrier_dim >= 1, "barrier-dim", ">= 1");
   need(prism_contexts >= 0, "prism-contexts", "must be >= 0 (0: no confounder adjustment)");

@@ -232,10 +232,10 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   agree(world, [&] { corpus = std::make_unique<Corpus>(cfg.corpus, cfg.io == "mpio" ? &world.comm : nullptr); });
   const std::vector<int64_t>& train_split = corpus->split_indices(0);
   agree(world, [&] {
-    mcfg.validate();  // the configured keys first: a bad key is the config's error, not the corpus's
+    mcfg.validate_keys();  // a bad key is the config's error, not the corpus's
     mcfg.from_corpus_geometry(corpus->geometry());
     try {
-      mcfg.validate();
+      mcfg.validate_geometry();
     } catch (const ConfigError& e) {
       throw InputFormatError(cfg.corpus, "geometry", "windows this model can take", e.what());
     }
