@@ -24,20 +24,26 @@ void ContactNormalizer::load_weights(const MpiWorld& world, const PrepPlan& plan
       // ICE balances genome-wide over the whole pixel table, inter-chromosomal pixels included,
       // which only a cooler gives; every rank holds the same plan, so all throw together.
       const auto* cool = dynamic_cast<const CoolerFile*>(&hic);
-      if (!cool) {
+      agree(world, [&] {
+        if (cool) return;
         std::string have;
         for (auto& n : hic.bin_columns()) have += (have.empty() ? "" : ", ") + n;
         throw ConfigError(fmt::format("balance = ice: {}: ice balancing reads a cooler pixel table; .hic inputs carry "
                                       "their own vectors: use balance = KR | VC | VC_SQRT | SCALE (this file has: {})",
                                       hic.path(), have.empty() ? "none" : have));
-      }
+      });
       cn.ice = ice_balance(world, *cool, config_.ice);
       cn.weights = cn.ice.weights;
+      cn.balance_rule = "ice: multiplicative weights computed by mixhic-prep";
       log::info("ICE {}: {} iterations, variance {:.3g}, scale {:.6g}, {} of {} bins masked", plan.cells[c].name,
                 cn.ice.iterations, cn.ice.variance, cn.ice.scale, cn.ice.masked_bins, hic.n_bins());
       continue;
     }
-    cn.weights = hic.balancing_weights(config_.balance);
+    agree(world, [&] {
+      cn.weights = hic.balancing_weights(config_.balance);
+      cn.balance_rule = hic.balance_rule(config_.balance);
+    });
+    log::info("balance {}: {}", plan.cells[c].name, cn.balance_rule);
   }
 }
 
@@ -57,29 +63,32 @@ void ContactNormalizer::reduce_statistics(const MpiWorld& world, const PrepPlan&
   // [cell][chrom][d]: this rank's terms, kept until the global bound is known for the exact sum
   std::vector<std::vector<double>> diag_terms(need_expected ? C * K * W : 0);
   double max_term = 0;
-  for (size_t c = 0; c < C; ++c) {
-    const ContactMatrix& hic = *plan.cells[c].hic;
-    for (const Extent& ext : plan.extents) {
-      const CoolerChrom& hc = hic.chroms()[plan.chroms[ext.chrom].hic_index[c]];
-      int64_t lo = hc.bin_begin + ext.start_bp / config_.resolution;
-      int64_t hi = std::min(hc.bin_end, hc.bin_begin + (ext.end_bp + config_.resolution - 1) / config_.resolution);
-      Block rows = block_of(hi - lo, world.rank, world.size);
-      PixelBlock px = hic.read_rows(lo + rows.begin, lo + rows.end, hi);
-      for (size_t k = 0; k < px.size(); ++k) {
-        double v = px.count[k] * weight(int(c), px.bin1[k]) * weight(int(c), px.bin2[k]);
-        if (!std::isfinite(v)) continue;
-        if (need_scale) {
-          double& m = local_max[c * K + ext.chrom];
-          m = std::max(m, std::min(v, config_.reference_clamp));
-        }
-        int64_t d = px.bin2[k] - px.bin1[k];
-        if (need_expected && d < W) {
-          diag_terms[(c * K + ext.chrom) * W + d].push_back(v);
-          max_term = std::max(max_term, std::fabs(v));
+  // The reads are rank-local (a corrupt block is reported once); the reductions follow.
+  agree(world, [&] {
+    for (size_t c = 0; c < C; ++c) {
+      const ContactMatrix& hic = *plan.cells[c].hic;
+      for (const Extent& ext : plan.extents) {
+        const CoolerChrom& hc = hic.chroms()[plan.chroms[ext.chrom].hic_index[c]];
+        int64_t lo = hc.bin_begin + ext.start_bp / config_.resolution;
+        int64_t hi = std::min(hc.bin_end, hc.bin_begin + (ext.end_bp + config_.resolution - 1) / config_.resolution);
+        Block rows = block_of(hi - lo, world.rank, world.size);
+        PixelBlock px = hic.read_rows(lo + rows.begin, lo + rows.end, hi);
+        for (size_t k = 0; k < px.size(); ++k) {
+          double v = px.count[k] * weight(int(c), px.bin1[k]) * weight(int(c), px.bin2[k]);
+          if (!std::isfinite(v)) continue;
+          if (need_scale) {
+            double& m = local_max[c * K + ext.chrom];
+            m = std::max(m, std::min(v, config_.reference_clamp));
+          }
+          int64_t d = px.bin2[k] - px.bin1[k];
+          if (need_expected && d < W) {
+            diag_terms[(c * K + ext.chrom) * W + d].push_back(v);
+            max_term = std::max(max_term, std::fabs(v));
+          }
         }
       }
     }
-  }
+  });
   if (need_scale) {
     std::vector<double> global(C * K);
     MIXHIC_MPI_CHECK(MPI_Allreduce(local_max.data(), global.data(), int(C * K), MPI_DOUBLE, MPI_MAX, world.comm));

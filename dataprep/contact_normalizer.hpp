@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ice_balance.hpp"
@@ -22,6 +23,7 @@ struct CellNormalization {
   std::vector<double> chrom_scale;            // [chrom] divisor of the reference transform
   std::vector<std::vector<double>> expected;  // [chrom][d] for d < W (oe only)
   IceResult ice;                              // filled when balance = ice
+  std::string balance_rule = "none";          // how the weights were taken (ContactMatrix::balance_rule)
 };
 
 class ContactNormalizer {

@@ -44,7 +44,8 @@ std::vector<double> marginals(const MpiWorld& world, const PixelBlock& px, int64
 IceResult ice_balance(const MpiWorld& world, const CoolerFile& hic, const IceOptions& opt) {
   const int64_t n_bins = hic.n_bins();
   Block mine = block_of(hic.nnz(), world.rank, world.size);
-  PixelBlock px = hic.read_pixels(mine.begin, mine.end);
+  PixelBlock px;
+  agree(world, [&] { px = hic.read_pixels(mine.begin, mine.end); });  // rank-local: reported once
   // cooler's base filters: pixels within ignore_diags of the diagonal count as 0, and with
   // cis_only so do contacts between chromosomes. They are dropped rather than zeroed, so a
   // chromosome whose weights become NaN cannot leak NaN into another one through 0 * NaN.

@@ -30,7 +30,7 @@ po::options_description prep_options(PrepConfig& c) {
       ("chrom-alias", po::value(&o.chrom_aliases)->composing(), "extra name equivalence 'A:B' (repeatable); chr1/1 and chrM/MT are matched automatically")
       ("val-chroms", po::value(&o.val_chroms)->default_value(o.val_chroms, text(o.val_chroms)), "validation chromosomes")
       ("test-chroms", po::value(&o.test_chroms)->default_value(o.test_chroms, text(o.test_chroms)), "test chromosomes (the rest train)")
-      ("balance", po::value(&o.balance)->default_value(o.balance, text(o.balance)), "Hi-C balancing: none | weight (cooler) | KR | VC | VC_SQRT | SCALE (Juicer, divisive) | ice (balance here, distributed) | any bins/ column")
+      ("balance", po::value(&o.balance)->default_value(o.balance, text(o.balance)), "Hi-C balancing: none | weight (cooler) | KR | VC | VC_SQRT | SCALE | GW_SCALE (Juicer) | ice (balance here, distributed) | any bins/ column; a cooler column is divisive if its divisive_weights attribute is True, else by name (Juicer names divisive)")
       ("hic-transform", po::value(&o.hic_transform)->default_value(o.hic_transform, text(o.hic_transform)), "reference (clamp, divide by chromosome max) | log1p | oe (observed/expected) | none")
       ("reference-clamp", po::value(&o.reference_clamp)->default_value(o.reference_clamp, text(o.reference_clamp)), "clamp of the reference transform")
       ("track-transform", po::value(&o.track_transform)->default_value(o.track_transform, text(o.track_transform)), "log2p1 (log2(x+1), the reference) | none")

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -20,6 +21,7 @@
 #include "mixhic/h5.hpp"
 #include "mixhic/hash.hpp"
 #include "mixhic/log.hpp"
+#include "mixhic/output_files.hpp"
 #include "track_binner.hpp"
 #include "window_plan.hpp"
 
@@ -308,7 +310,13 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   const bool root = world.rank == 0;
   PrepPlan plan;
   DownstreamPlan ds;
+  // The output location first: a missing or read-only directory fails now, not after ICE.
   agree(world, [&] {
+    test_fault_point(world, "output");
+    if (root) check_output_file(cfg.output, "output");
+  });
+  agree(world, [&] {
+    test_fault_point(world, "plan");
     plan = make_plan(cfg);
     if (cfg.samples != "tiles") ds = plan_downstream(cfg, plan);
   });
@@ -376,13 +384,26 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
       return out;
     });
 
+  agree(world, [&] {
+    if (!root) return;
+    // An upper bound: every enumerated window kept. Diagonal windows of one (cell, extent)
+    // share track rows (each adds at most a stride's worth); downstream anchors may not.
+    const int64_t rows_per_sample = downstream ? A * (pairs ? 2 : 1) : std::min(A, std::max<int64_t>(1, cfg.stride_bp / cfg.track_bin_bp));
+    const int64_t shared_rows = downstream ? 0 : A * int64_t(plan.cells.size() * plan.extents.size());
+    const int64_t bytes = n_windows * (n_tri * 4 + 64 + rows_per_sample * T * 4) + shared_rows * T * 4 + (1 << 20);
+    const std::filesystem::path dir = std::filesystem::path(cfg.output).parent_path();
+    check_free_space(dir.empty() ? std::string(".") : dir.string(), bytes,
+                     fmt::format("the corpus (at most {} samples)", n_windows));
+  });
   phase.done("plan (open inputs)");
   ContactNormalizer norm(world, cfg, plan);
   phase.done("normalisation statistics");
 
   // 1. Windows: this rank's contiguous block, filters applied.
   Block mine = block_of(n_windows, world.rank, world.size);
-  ExtractedWindows ex = extract_windows(cfg, plan, norm, mine, ds);
+  // Reading is rank-local: a corrupt block is reported once, by the lowest rank that meets it.
+  ExtractedWindows ex;
+  agree(world, [&] { ex = extract_windows(cfg, plan, norm, mine, ds); });
   phase.done("windows (read, filter)");
   log::info("  of which pixel reads          {:.3f} s", ex.read_seconds);
   std::vector<uint8_t> verdicts = allgather_bytes(world, ex.verdict);
@@ -455,11 +476,13 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   }
   TrackBinner binner(cfg, plan);
   std::vector<float> rows((span_hi - span_lo) * T), block_rows;
-  bin_rows(binner, cfg, layout, span_lo, span_hi, rows.data());
-  if (downstream) {
-    block_rows.resize((write_hi - write_lo) * T);
-    bin_rows(binner, cfg, layout, write_lo, write_hi, block_rows.data());
-  }
+  agree(world, [&] {
+    bin_rows(binner, cfg, layout, span_lo, span_hi, rows.data());
+    if (downstream) {
+      block_rows.resize((write_hi - write_lo) * T);
+      bin_rows(binner, cfg, layout, write_lo, write_hi, block_rows.data());
+    }
+  });
   // The rows this rank writes (and sums for the z-score).
   auto written = [&](int64_t r, int64_t t) -> float& {
     return downstream ? block_rows[(r - write_lo) * T + t] : rows[(r - span_lo) * T + t];
@@ -683,11 +706,14 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
       h5::Handle ds = h5::create_dataset(g, "chrom_scale", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K)});
       h5::Handle de = h5::create_dataset(g, "expected", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K), hsize_t(W)});
       if (root) {
-        H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.data());
-        H5Dwrite(de, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, expected.data());
+        MIXHIC_H5_CHECK(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.data()));
+        MIXHIC_H5_CHECK(H5Dwrite(de, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, expected.data()));
       }
       h5::write_1d(g, "track_mean", track_mean, {}, root);
       h5::write_1d(g, "track_std", track_std, {}, root);
+      std::vector<std::string> rules;
+      for (int64_t c = 0; c < C; ++c) rules.push_back(norm.cell(int(c)).balance_rule);
+      h5::write_strings(g, "hic_balance_rule", rules, root);
       if (cfg.balance == "ice") {
         for (int64_t c = 0; c < C; ++c) {
           const IceResult& ice = norm.cell(int(c)).ice;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 
 #include "ice_balance.hpp"
 #include "mixhic/bigwig_track.hpp"
@@ -179,4 +180,124 @@ TEST(RealData, ReadersRejectWrongFilesWithTheirNames) {
   BigWigTrack bw(shared_data("tracks/hg19.IMR90.CTCF.chr21_28.0-30.3Mb.bw"));
   EXPECT_EQ(bw.chrom_length("chr21"), 48129895);
   EXPECT_EQ(bw.chrom_length("chr22"), -1);
+}
+
+// ---- fixtures written by python3-cooler (tests/oracles/write_cooler_fixtures.py) ------------------
+
+namespace {
+
+struct CoolerFixtures {
+  test::TempDir dir;
+  CoolerFixtures() {
+    auto r = run_command(test::oracle("write_cooler_fixtures.py") + " " + dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::string operator/(const std::string& name) const { return dir / name; }
+};
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputFormatError& e) {
+    return e.what();
+  }
+  return "(no InputFormatError)";
+}
+
+// Off-diagonal row sums of the matrix balanced with `w`, every chromosome (the fixture is cis only).
+std::vector<double> balanced_row_sums(const CoolerFile& f, const std::vector<double>& w) {
+  std::vector<double> sums;
+  for (const CoolerChrom& c : f.chroms()) {
+    const int64_t n = c.bin_end - c.bin_begin;
+    std::vector<double> m = f.fetch(c.bin_begin, n, c.bin_begin, n, &w);
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (j != i) s += m[i * n + j];
+      sums.push_back(s);
+    }
+  }
+  return sums;
+}
+
+}  // namespace
+
+// A balancing column is divisive when its divisive_weights attribute says so and multiplicative
+// when it says False, whatever its name; only without the attribute does the name decide. The
+// oracle is the balanced matrix itself: its off-diagonal row sums are 1 (a multiplicative KR taken
+// as divisive gave values ~1e9 too large). cooler's own matrix(balance="KR") also decides by the
+// name, so it could not catch this.
+TEST(CoolerBalancing, ColumnsFollowTheirDivisiveWeightsAttributeElseTheirName) {
+  CoolerFixtures fx;
+  CoolerFile f(fx / "balanced.cool", 10000);
+  const std::vector<double> weight = f.balancing_weights("weight");
+  for (double s : balanced_row_sums(f, weight)) ASSERT_NEAR(s, 1.0, 1e-9);
+  const std::vector<std::pair<std::string, std::string>> columns = {
+      {"KR", "KR: multiplicative (bins/KR attribute divisive_weights = False)"},
+      {"ICE", "ICE: multiplicative (no divisive_weights attribute; multiplicative by its name (cooler's convention))"},
+      {"VC", "VC: divisive, 1/v used (bins/VC attribute divisive_weights = True)"},
+      {"SCALE", "SCALE: divisive, 1/v used (no divisive_weights attribute; divisive by its name (Juicer's vectors))"},
+      {"perChromKR", "perChromKR: divisive, 1/v used (bins/perChromKR attribute divisive_weights = True)"},
+      {"weight", "weight: multiplicative (bins/weight attribute divisive_weights = False)"},
+  };
+  for (const auto& [column, rule] : columns) {
+    EXPECT_EQ(f.balance_rule(column), rule);
+    std::vector<double> w = f.balancing_weights(column);
+    ASSERT_EQ(w.size(), weight.size()) << column;
+    for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(w[i], weight[i], 1e-12 * weight[i]) << column << " bin " << i;
+    std::vector<double> sums = balanced_row_sums(f, w);
+    const auto [lo, hi] = std::minmax_element(sums.begin(), sums.end());
+    EXPECT_NEAR(*lo, 1.0, 1e-9) << column;
+    EXPECT_NEAR(*hi, 1.0, 1e-9) << column;
+  }
+  // A negative value is a corrupt vector: refused with the file, the column, chromosome and bin.
+  std::string m = error_of([&] { f.balancing_weights("NEG"); });
+  EXPECT_NE(m.find(fx / "balanced.cool"), std::string::npos) << m;
+  EXPECT_NE(m.find("bins/NEG on chr2"), std::string::npos) << m;
+  EXPECT_NE(m.find("-0.25 at bin 3 (chr2:30000-40000)"), std::string::npos) << m;
+}
+
+// The multi-resolution layout before cooler 0.8 (cooler.reduce.legacy_zoomify: /1 = 10 kb,
+// /0 = 20 kb) is read by bin size, and equals the same resolution of the current layout.
+TEST(CoolerLayouts, OldMultiResolutionMcoolIsPickedByBinSize) {
+  CoolerFixtures fx;
+  for (int64_t res : {10000, 20000}) {
+    CoolerFile old_layout(fx / "old.mcool", res), current(fx / "new.mcool", res);
+    EXPECT_EQ(old_layout.bin_size(), res);
+    EXPECT_EQ(old_layout.group(), res == 10000 ? "1" : "0");
+    ASSERT_EQ(old_layout.n_bins(), current.n_bins()) << res;
+    ASSERT_EQ(old_layout.chroms().size(), current.chroms().size());
+    for (size_t c = 0; c < current.chroms().size(); ++c) {
+      EXPECT_EQ(old_layout.chroms()[c].name, current.chroms()[c].name);
+      EXPECT_EQ(old_layout.chroms()[c].length, current.chroms()[c].length);
+    }
+    PixelBlock a = old_layout.read_rows(0, old_layout.n_bins()), b = current.read_rows(0, current.n_bins());
+    EXPECT_EQ(a.bin1, b.bin1) << res;
+    EXPECT_EQ(a.bin2, b.bin2) << res;
+    EXPECT_EQ(a.count, b.count) << res;
+    EXPECT_GT(a.size(), 1000u);
+  }
+  std::string m = error_of([&] { CoolerFile(fx / "old.mcool", 5000); });
+  EXPECT_NE(m.find("resolution 5000"), std::string::npos) << m;
+  EXPECT_NE(m.find("available: 10000, 20000"), std::string::npos) << m;
+  m = error_of([&] { CoolerFile(fx / "old.mcool", 0); });
+  EXPECT_NE(m.find("--resolution to pick one of 10000, 20000"), std::string::npos) << m;
+}
+
+// A single-cell .scool: the whole file is refused with how to name a cell, and a named cell reads
+// as the ordinary cooler cooler wrote from the same pixels.
+TEST(CoolerLayouts, ScoolCellIsNamedWithItsUri) {
+  CoolerFixtures fx;
+  const std::string scool = fx / "cells.scool";
+  std::string m = error_of([&] { CoolerFile(scool, 10000); });
+  EXPECT_NE(m.find(scool + "::cells/NAME"), std::string::npos) << m;
+  EXPECT_NE(m.find("cells: cellA, cellB"), std::string::npos) << m;
+  CoolerFile cell(scool + "::cells/cellA", 10000), plain(fx / "cellA.cool", 10000);
+  EXPECT_EQ(cell.group(), "cells/cellA");
+  ASSERT_EQ(cell.n_bins(), plain.n_bins());
+  PixelBlock a = cell.read_rows(0, cell.n_bins()), b = plain.read_rows(0, plain.n_bins());
+  EXPECT_EQ(a.bin1, b.bin1);
+  EXPECT_EQ(a.bin2, b.bin2);
+  EXPECT_EQ(a.count, b.count);
+  EXPECT_GT(a.size(), 1000u);
 }

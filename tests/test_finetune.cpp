@@ -171,6 +171,24 @@ TEST_F(FineTune, EvalScoresMapsAndMatchesAnIndependentOracle) {
                         "/map_000.png", "/map_001.png", "/insulation_000.png", "/metrics.json"})
     EXPECT_TRUE(fs::exists(out + f)) << f;
   EXPECT_EQ(test::read_file(out + "/map_000.png").substr(1, 3), "PNG");
+
+  // An unusable --out-dir fails before any model runs, with one line, on every rank; so does a
+  // failure on one rank of two at any stage (MIXHIC_TEST_FAIL_AT, as for mixhic-train).
+  const std::string file = path("eval-not-a-dir");
+  std::ofstream(file) << "x\n";
+  const std::string eval = MIXHIC_EVAL_BIN + std::string(" --corpus ") + corpus() + " --model pretrained=" + ft;
+  r = run_command("timeout 120 " + test::mpirun(2) + eval + " --out-dir " + file);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ": out-dir: expected a directory, got a regular file"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("predicted with"), std::string::npos) << r.output;
+  for (const std::string stage : {"config", "corpus", "models", "outputs"}) {
+    r = run_command("MIXHIC_TEST_FAIL_AT=" + stage + "@1 timeout 120 " + test::mpirun(2) + eval + " --out-dir " +
+                    path("eval-fault-" + stage));
+    EXPECT_EQ(r.exit_code, 2) << stage << ":\n" << r.output;
+    EXPECT_NE(r.output.find("injected failure at stage '" + stage + "' on rank 1"), std::string::npos)
+        << stage << ":\n" << r.output;
+    EXPECT_FALSE(fs::exists(path("eval-fault-" + stage) + "/metrics.csv")) << stage;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <numeric>
+#include <sstream>
 #include <tuple>
 
 #include "mixhic/check.hpp"
@@ -162,6 +163,20 @@ TEST(HicFileV9, BadInputsNameTheFileAndWhatWasExpected) {
   EXPECT_NE(m.find("available: 10000"), std::string::npos) << m;
 }
 
+// A negative normalisation value (a corrupt file; KR, VC, VC_SQRT and SCALE never have one) is
+// refused naming the file, the vector, the chromosome and the first bad bin; NaN stays a masked bin.
+TEST(HicFileV9, NegativeNormalisationValueIsRefused) {
+  test::TempDir dir;
+  const std::string hic = dir / "negative.hic";
+  auto r = run_command(test::oracle("write_hic_v9.py") + " " + hic + " " + dir.path() + " --negative-kr-bin 7");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  HicFile f(hic, 0);
+  std::string m = error_of([&] { f.balancing_weights("KR"); });
+  EXPECT_NE(m.find(hic + ": KR vector of chrA: expected values >= 0 (NaN for a masked bin)"), std::string::npos) << m;
+  EXPECT_NE(m.find("got -0.75 at bin 7 (chrA:70000-80000)"), std::string::npos) << m;
+  EXPECT_EQ(f.balance_rule("KR"), "KR: divisive, 1/v used (every .hic normalisation vector is divisive)");
+}
+
 TEST(HicFileReal, HiCDCPlusV8EqualsItsConvertedCooler) {
   MIXHIC_REQUIRE_SHARED_DATA();
   auto opened = open_contact_matrix(shared_data("hic/GSE63525_HMEC_combined_example.hic"), 50000);
@@ -207,6 +222,36 @@ TEST(HicFileReal, HiCDCPlusV8EqualsItsConvertedCooler) {
   // Chromosomes the example has no contacts for read as empty, not as an error.
   const CoolerChrom& c1 = hic.chroms()[0];
   EXPECT_EQ(hic.read_rows(c1.bin_begin, c1.bin_begin + 50).size(), 0u);
+}
+
+// A corrupt compressed block that both ranks of a prep read (block 0 of chr21 holds every row at
+// 50 kb): one error line naming the file and the block, exit 2 on every rank. Before, each rank
+// that met the block printed it. With balance = KR + oe the first reader is the expected-value
+// pass, without balancing the window extraction: both are covered.
+TEST(HicFileReal, CorruptBlockMetByTwoRanksIsOneLine) {
+  MIXHIC_REQUIRE_SHARED_DATA();
+  test::TempDir dir;
+  const std::string hic = dir / "corrupt.hic";
+  std::filesystem::copy_file(shared_data("hic/GSE63525_HMEC_combined_example.hic"), hic);
+  {
+    std::fstream f(hic, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(50000);  // inside the zlib stream of block 0 of chr21 ("21_21")
+    f << std::string(256, '\x55');
+  }
+  for (const std::string options : {"--balance none", "--balance KR --hic-transform oe"}) {
+    auto r = run_command("timeout 120 " + test::mpirun(2) + test::prep_bin() + " --output " + (dir / "c.h5") +
+                         " --cell 'X " + hic + "' --resolution 50000 --chroms chr21 --window-bins 20 --stride-bp 250000 "
+                         "--track-bin-bp 1000 --min-nonzero-fraction 0.05 --max-masked-bins 20 --input-checksums false "
+                         "--track 'X CTCF " + shared_data("tracks/hg19.GM12878.CTCF.chr21_28.0-30.3Mb.bw") + "' " + options);
+    EXPECT_EQ(r.exit_code, 2) << options << ":\n" << r.output;
+    EXPECT_NE(r.output.find(hic + ": block 0 of 21 at 50000 bp: expected a zlib-compressed block"), std::string::npos)
+        << options << ":\n" << r.output;
+    int lines = 0;
+    std::istringstream in(r.output);
+    for (std::string line; std::getline(in, line);) lines += line.find("mixhic-prep: error") != std::string::npos;
+    EXPECT_EQ(lines, 1) << options << ":\n" << r.output;
+    EXPECT_FALSE(std::filesystem::exists(dir / "c.h5"));
+  }
 }
 
 TEST(HicFileReal, TestChr22PicksItsResolutions) {

@@ -179,6 +179,8 @@ TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
   std::filesystem::copy_file(in("synthA.mcool"), *dir_ / "truncated.mcool",
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::resize_file(*dir_ / "truncated.mcool", std::filesystem::file_size(in("synthA.mcool")) / 2);
+  std::filesystem::copy_file(in("synthA.CTCF.bw"), *dir_ / "truncated.bw", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::resize_file(*dir_ / "truncated.bw", 2000);
   auto other = run_command(test::prep_bin() + " synth --out-dir " + (*dir_ / "other") +
                            " --synth-chroms 2 --synth-chrom-mb 8 --synth-cells 1");
   ASSERT_EQ(other.exit_code, 0) << other.output;
@@ -206,6 +208,9 @@ TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
        "truncated.mcool"},
       {"non-bigWig track", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " + in("blacklist.bed") + "'",
        "blacklist.bed: bigWig header"},
+      {"truncated bigWig", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " +
+                               (*dir_ / "truncated.bw") + "'",
+       "truncated.bw"},
       {"empty window set", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") +
                                "' --blacklist " + (*dir_ / "everything.bed"),
        "no window left after the filters"},
@@ -229,6 +234,42 @@ TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
                                        r.output.find("mixhic-prep: error"))
                 << "\n";
     }
+  }
+}
+
+// The output location is checked before the expensive work (here ICE on both cells): a missing
+// directory, a directory given as the output, or a file system without room for the corpus ends
+// the job at once with one line on every rank, and leaves nothing behind.
+TEST_F(SynthPrep, UnusableOutputFailsBeforeTheExpensiveWork) {
+  struct OutputCase {
+    std::string what, output, must_mention;
+  };
+  std::vector<OutputCase> cases = {
+      {"missing directory", *dir_ / "no/such/dir/c.h5", "c.h5: output: expected a file in an existing directory"},
+      {"a directory", dir_->path(), dir_->path() + ": output: expected a file name, got a directory"},
+  };
+  const std::string small = *dir_ / "small-fs";
+  std::filesystem::create_directories(small);
+  const bool mounted = run_command("mount -t tmpfs -o size=256k tmpfs " + small).exit_code == 0;
+  if (mounted) cases.push_back({"no room", small + "/c.h5", "free space: expected at least"});
+  else std::cout << "[ skipped  ] no room: cannot mount a small tmpfs here (not root?)\n";
+  for (int np : {1, 2}) {
+    for (const auto& c : cases) {
+      auto r = run_command("timeout 120 " + (np > 1 ? test::mpirun(np) : std::string()) + prep(c.output, "--balance ice"));
+      EXPECT_EQ(r.exit_code, 2) << c.what << " np=" << np << ":\n" << r.output;
+      EXPECT_NE(r.output.find(c.must_mention), std::string::npos) << c.what << " np=" << np << ":\n" << r.output;
+      EXPECT_EQ(count_error_lines(r.output), 1) << c.what << " np=" << np << ":\n" << r.output;
+      EXPECT_EQ(r.output.find("normalisation statistics"), std::string::npos) << c.what << ": ICE ran first";
+      std::cout << "[ output   ] np=" << np << " " << c.what << ": "
+                << r.output.substr(r.output.find("mixhic-prep: error"),
+                                   r.output.find('\n', r.output.find("mixhic-prep: error")) -
+                                       r.output.find("mixhic-prep: error"))
+                << "\n";
+    }
+  }
+  if (mounted) {
+    EXPECT_TRUE(std::filesystem::is_empty(small));
+    run_command("umount " + small);
   }
 }
 
@@ -441,4 +482,46 @@ TEST(RealDataPrep, LoopsOnImr90Chr21MatchTheBedpeByHand) {
                        test::shared_data("tracks/hg19.IMR90.CTCF.chr21_28.0-30.3Mb.bw") + " " +
                        test::shared_data("tracks/hg19.IMR90.H3K27ac.chr21_28.0-30.3Mb.bw"));
   EXPECT_EQ(t.exit_code, 0) << t.output;
+}
+
+// ---- cooler inputs as current tools write them (tests/oracles/write_cooler_fixtures.py) ---------
+
+namespace {
+std::string samples_hic(const std::string& corpus) { return dataset_bytes(corpus).at("samples/hic"); }
+}  // namespace
+
+// A multiplicative KR column (divisive_weights = False) gives the corpus that `weight` gives, and so
+// does a divisive VC (= 1/weight, divisive_weights = True); /normalization records which rule was
+// used. The old multi-resolution layout and a .scool cell go through the prep like any cooler.
+TEST(CoolerInputsPrep, BalancingAttributeOldMcoolAndScoolCell) {
+  test::TempDir dir;
+  auto fx = run_command(test::oracle("write_cooler_fixtures.py") + " " + dir.path());
+  ASSERT_EQ(fx.exit_code, 0) << fx.output;
+  auto prep = [&](const std::string& hic, const std::string& balance, const std::string& out) {
+    auto r = run_command(test::prep_bin() + " --output " + (dir / out) + " --cell 'X " + hic + "' --track 'X T " +
+                         (dir / "track.bw") + "' --resolution 10000 --window-bins 20 --stride-bp 100000 "
+                         "--track-bin-bp 1000 --val-chroms chr2 --test-chroms '' --input-checksums false --balance " +
+                         balance);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return dir / out;
+  };
+  const std::string by_weight = prep(dir / "balanced.cool", "weight", "weight.h5");
+  const std::string kr = prep(dir / "balanced.cool", "KR", "kr.h5");
+  const std::string vc = prep(dir / "balanced.cool", "VC", "vc.h5");
+  const std::string plain = samples_hic(by_weight);
+  EXPECT_EQ(plain.size(), 48u * 210 * 4);  // 29 windows on chr1, 19 on chr2, every one kept
+  EXPECT_TRUE(samples_hic(kr) == plain) << "KR (multiplicative, as its attribute says) differs from weight";
+  EXPECT_TRUE(samples_hic(vc) == plain) << "VC (divisive, as its attribute says) differs from weight";
+  h5::Handle f = h5::open_read(kr);
+  EXPECT_EQ(h5::read_strings(f, "normalization/hic_balance_rule"),
+            std::vector<std::string>{"KR: multiplicative (bins/KR attribute divisive_weights = False)"});
+
+  EXPECT_TRUE(samples_hic(prep(dir / "old.mcool", "weight", "old.h5")) == samples_hic(prep(dir / "new.mcool", "weight", "new.h5")))
+      << "the old multi-resolution layout differs from the current one";
+  const std::string scool = prep(dir / "cells.scool::cells/cellA", "none", "scool.h5");
+  EXPECT_TRUE(samples_hic(scool) == samples_hic(prep(dir / "cellA.cool", "none", "cellA.h5")));
+  auto whole = run_command(test::prep_bin() + " --output " + (dir / "x.h5") + " --cell 'X " + (dir / "cells.scool") +
+                           "' --track 'X T " + (dir / "track.bw") + "' --resolution 10000 --input-checksums false");
+  EXPECT_EQ(whole.exit_code, 2) << whole.output;
+  EXPECT_NE(whole.output.find("cells.scool::cells/NAME (cells: cellA, cellB)"), std::string::npos) << whole.output;
 }

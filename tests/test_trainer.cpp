@@ -16,9 +16,11 @@
 #include <thread>
 
 #include "mixhic/batch_loader.hpp"
+#include "mixhic/checkpoint.hpp"
 #include "mixhic/comm.hpp"
 #include "mixhic/corpus.hpp"
 #include "mixhic/grad_buckets.hpp"
+#include "mixhic/mpi_world.hpp"
 #include "mixhic/optimizer.hpp"
 #include "mixhic/sample_order.hpp"
 #include "mixhic/state_dict.hpp"
@@ -488,6 +490,111 @@ TEST_F(TrainRun, BadInputsGiveOneClearErrorOnEveryRank) {
   r = run_command(train(2, other_run, "--max-steps 30", other_corpus));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("corpus-id"), std::string::npos) << r.output;
+}
+
+namespace {
+int count_lines_with(const std::string& output, const std::string& what) {
+  int n = 0;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(what) != std::string::npos) ++n;
+  return n;
+}
+}  // namespace
+
+// A failure on one rank of two at any start-up stage (MIXHIC_TEST_FAIL_AT throws a
+// std::runtime_error there, an exception of no mixhic type, as std::filesystem throws) ends the
+// whole job with one error line and exit 2, within seconds; during a step, outside any agreement,
+// the job is aborted at once (mpi_world.hpp). Before, an error of another type on one rank
+// unwound through collective destructors and hung the job (--run-dir naming a regular file).
+TEST_F(TrainRun, FailureOnOneRankAtAnyStageEndsTheJobWithoutAHang) {
+  const std::string base = path("faults-base");
+  auto r = run_command(train(2, base, "--max-steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  struct Stage {
+    std::string name;
+    bool resume;  // run on a copy of a run that has a checkpoint (the resume stages)
+  };
+  const std::vector<Stage> stages = {{"config", false},   {"corpus", false},       {"geometry", false},
+                                     {"device", false},   {"communicator", false}, {"model", false},
+                                     {"task", false},     {"buckets", false},      {"resume", false},
+                                     {"run-dir", false},  {"training-log", false}, {"loader", false},
+                                     {"checkpoint-write", false}, {"load-checkpoint", true}, {"step", false}};
+  for (const Stage& st : stages) {
+    const std::string run = path("fault-" + st.name);
+    if (st.resume) fs::copy(base, run, fs::copy_options::recursive);
+    const auto t0 = std::chrono::steady_clock::now();
+    r = run_command("MIXHIC_TEST_FAIL_AT=" + st.name + "@1 timeout 120 " +
+                    train(2, run, st.resume ? "--max-steps 4" : "--max-steps 2"));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_NE(r.exit_code, 0) << st.name << ":\n" << r.output;
+    EXPECT_NE(r.exit_code, 124) << st.name << ": the job hung:\n" << r.output;
+    EXPECT_NE(r.output.find("injected failure at stage '" + st.name + "' on rank 1"), std::string::npos)
+        << st.name << ":\n" << r.output;
+    EXPECT_EQ(count_lines_with(r.output, "mixhic-train: error"), 1) << st.name << ":\n" << r.output;
+    if (st.name != "step") EXPECT_EQ(r.exit_code, 2) << st.name << ":\n" << r.output;
+    if (st.name == "checkpoint-write") {  // the partial checkpoint is gone
+      for (auto& e : fs::directory_iterator(run + "/checkpoints"))
+        EXPECT_EQ(e.path().extension(), "") << "left behind: " << e.path();
+    }
+    std::cout << "[ fault    ] " << st.name << "@1: exit " << r.exit_code << " after " << secs << " s\n";
+  }
+
+  // The case that hung: --run-dir names a regular file; and one that cannot be made.
+  const std::string file = path("not-a-dir");
+  std::ofstream(file) << "x\n";
+  r = run_command("timeout 120 " + train(2, file));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ": run-dir: expected a directory, got a regular file"), std::string::npos) << r.output;
+  EXPECT_EQ(count_lines_with(r.output, "mixhic-train: error"), 1) << r.output;
+  r = run_command("timeout 120 " + train(2, file + "/run"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("run-dir: expected a directory that exists or can be made, got cannot make it: Not a directory"),
+            std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("fault-corpus") + "/config.ini"));  // refused before anything was written
+
+  // A run directory without room for a checkpoint is refused at start-up, not at the first commit.
+  const std::string small = path("small-fs");
+  fs::create_directories(small);
+  if (run_command("mount -t tmpfs -o size=64k tmpfs " + small).exit_code == 0) {
+    r = run_command("timeout 120 " + train(2, small + "/run"));
+    run_command("umount " + small);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(small + "/run: free space: expected at least"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("for a checkpoint (model and optimizer state)"), std::string::npos) << r.output;
+  } else {
+    std::cout << "[ skipped  ] no room: cannot mount a small tmpfs here (not root?)\n";
+  }
+}
+
+// Writing a checkpoint into a full file system (/dev/full answers every write with ENOSPC): the
+// error says why, and the partial step-N.tmp/ is removed; a stale one is removed at start-up.
+TEST(CheckpointStore, FullDiskSaysWhyAndLeavesNoPartialCheckpoint) {
+  test::TempDir dir;
+  MpiWorld world;
+  MPI_Comm_rank(world.comm, &world.rank);
+  MPI_Comm_size(world.comm, &world.size);
+  CheckpointStore store(dir.path(), world, 2);
+  fs::create_directories(dir / "checkpoints/step-00000007.tmp");
+  store.remove_partial_checkpoints();
+  EXPECT_FALSE(fs::exists(dir / "checkpoints/step-00000007.tmp"));
+  std::string message;
+  try {
+    write_durably("/dev/full", "a checkpoint file\n");
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("/dev/full: cannot write 18 bytes: No space left on device"), std::string::npos) << message;
+  EXPECT_THROW(store.commit(3, "0123456789abcdef",
+                            [&](const std::string& tmp) -> std::vector<std::string> {
+                              write_durably(tmp + "/model.ini", "model\n");
+                              write_durably("/dev/full", "optimizer state\n");  // the disk fills up
+                              return {"model.ini"};
+                            }),
+               ReportedError);
+  EXPECT_FALSE(fs::exists(dir / "checkpoints/step-00000003.tmp"));
+  EXPECT_FALSE(fs::exists(dir / "checkpoints/step-00000003"));
+  EXPECT_TRUE(store.committed().empty());
 }
 
 TEST_F(TrainRun, LossOfTheTinyModelFalls) {

@@ -68,6 +68,8 @@ class CheckpointStore {
 
   // COLLECTIVE. `write_files(tmp_dir)` runs on every rank and returns the names of the files it
   // wrote there (each rank distinct names). Returns the committed directory and logs its size.
+  // If any rank fails to write (a full disk), the partial step-N.tmp/ is removed before the
+  // error ends the run.
   std::string commit(int64_t step, const std::string& corpus_id,
                      const std::function<std::vector<std::string>(const std::string&)>& write_files);
 
@@ -76,6 +78,9 @@ class CheckpointStore {
   // Rank-local: the newest committed checkpoint whose manifest verifies ("" if none); warns about
   // each newer one that does not.
   std::string find_resumable() const;
+  // Rank-local (rank 0 at start-up): removes step-N.tmp/ directories and LATEST.tmp that a run
+  // killed or out of space while committing left behind; never part of a committed checkpoint.
+  void remove_partial_checkpoints() const;
 
  private:
   std::string dir_;

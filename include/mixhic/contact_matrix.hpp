@@ -59,9 +59,15 @@ class ContactMatrix {
   // .hic: the normalisation types stored at this resolution).
   virtual bool has_bin_column(const std::string& name) const = 0;
   virtual std::vector<std::string> bin_columns() const = 0;
-  // Multiplicative balancing weights for every bin. Juicer vectors "KR", "VC", "VC_SQRT",
-  // "SCALE" are divisive, so 1/v; masked bins (NaN, or a zero/NaN Juicer value) are NaN.
+  // Multiplicative balancing weights for every bin: stored values as they are, or 1/v where
+  // balance_rule says the vector is divisive; masked bins (NaN, or a zero/NaN divisive value) are
+  // NaN. A negative value (no balancing vector has one: a corrupt file) is an InputFormatError
+  // naming the vector, the chromosome and the first bad bin.
   virtual std::vector<double> balancing_weights(const std::string& column) const = 0;
+  // Whether `column` is divisive and how that was decided, e.g. "KR: multiplicative (bins/KR
+  // attribute divisive_weights = False)"; recorded in the corpus's /normalization.
+  virtual std::string balance_rule(const std::string& column) const = 0;
+  // Juicer's names for its (divisive) vectors: the rule for a cooler column that does not say.
   static bool is_juicer_column(const std::string& column);
 
   // Pixels of rows [row_begin, row_end) whose bin2 < bin2_end, sorted by (bin1, bin2).

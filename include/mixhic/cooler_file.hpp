@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mixhic/contact_matrix.hpp"
@@ -18,9 +19,11 @@ namespace mixhic {
 
 class CoolerFile : public ContactMatrix {
  public:
-  // `uri` is "x.cool", "x.mcool" or "x.mcool::resolutions/5000" (cooler's URI syntax).
-  // `resolution` picks /resolutions/<res> of an .mcool and is checked against a .cool's
-  // bin-size; 0 accepts a single-resolution file as it is.
+  // `uri` is "x.cool", "x.mcool", "x.mcool::resolutions/5000" or "x.scool::cells/NAME"
+  // (cooler's URI syntax). `resolution` picks /resolutions/<res> of an .mcool (or, in the old
+  // multi-resolution layout of groups /0, /1, ..., the group whose bin-size it is, as cooler does)
+  // and is checked against a .cool's bin-size; 0 accepts a single-resolution file as it is. A
+  // single-cell .scool needs its cell named; the error lists the cells.
   CoolerFile(const std::string& uri, int64_t resolution);
 
   const std::string& path() const override { return path_; }
@@ -36,19 +39,25 @@ class CoolerFile : public ContactMatrix {
 
   bool has_bin_column(const std::string& name) const override;
   std::vector<std::string> bin_columns() const override;  // columns besides chrom/start/end
-  // Multiplicative balancing weights for every bin: "weight" (or any cooler-style column) as
-  // stored; Juicer columns "KR", "VC", "VC_SQRT", "SCALE" are divisive, so 1/v. Masked bins
-  // (NaN, or a zero/NaN Juicer value) are NaN.
+  // Multiplicative balancing weights for every bin. A column is divisive (1/v is used) if its
+  // `divisive_weights` attribute says True, as cooler and hic2cool write it; without the
+  // attribute, by its name: Juicer's "KR", "VC", "VC_SQRT", "SCALE" are divisive, any other
+  // ("weight", "ICE", ...) multiplicative. Masked bins (NaN, or a zero/NaN divisive value) are NaN.
   std::vector<double> balancing_weights(const std::string& column) const override;
+  std::string balance_rule(const std::string& column) const override;
 
   // Pixels [first, last) of the pixel table.
   PixelBlock read_pixels(int64_t first, int64_t last) const;
+
+  // Whether bins/<column> is divisive, and the reason (the attribute, or the name).
+  std::pair<bool, std::string> divisive(const std::string& column) const;
 
  protected:
   // Rows [row_begin, row_end) in file order, which cooler sorts by (bin1, bin2).
   PixelBlock read_rows_impl(int64_t row_begin, int64_t row_end, int64_t bin2_end) const override;
 
  private:
+  std::string legacy_group(int64_t resolution) const;
   std::string path_, group_;
   h5::Handle file_, root_;
   int64_t bin_size_ = 0;

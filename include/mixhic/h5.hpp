@@ -81,6 +81,9 @@ bool has_attr(hid_t obj, const std::string& name);
 int64_t attr_int(hid_t obj, const std::string& name);
 double attr_double(hid_t obj, const std::string& name);
 std::string attr_string(hid_t obj, const std::string& name);
+// A boolean as h5py writes numpy.bool_ (an enum FALSE/TRUE over int8), an integer (0/1) or text
+// ("True"/"False", "true"/"false", "1"/"0").
+bool attr_bool(hid_t obj, const std::string& name);
 
 void set_attr(hid_t obj, const std::string& name, int64_t value);
 void set_attr(hid_t obj, const std::string& name, double value);

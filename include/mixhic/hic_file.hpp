@@ -44,6 +44,7 @@ class HicFile : public ContactMatrix {
   std::vector<double> norm_vector(const std::string& norm) const;
   // 1/v of norm_vector (every .hic vector is divisive); NaN where v is NaN or 0. "NONE" gives 1s.
   std::vector<double> balancing_weights(const std::string& norm) const override;
+  std::string balance_rule(const std::string& norm) const override;
 
  protected:
   // Intra-chromosomal pixels only, sorted by (bin1, bin2).

@@ -2,10 +2,14 @@
 //
 // run_main() is the only main() body: it initialises MPI, turns off HDF5's own error printing,
 // runs the program and maps errors to exits. The policy:
-//  * inside agree() (COLLECTIVE), a user error on any rank is printed once, by the lowest failing
-//    rank, and every rank exits 2 cleanly;
-//  * anywhere else, the rank that fails prints its message and MPI_Abort ends the whole job,
-//    so no rank is left waiting in a collective.
+//  * inside agree() (COLLECTIVE), an exception on any rank (a mixhic::Error or any other
+//    std::exception, e.g. std::filesystem's) is printed once, by the lowest failing rank, and
+//    every rank exits 2 cleanly;
+//  * anywhere else, on more than one rank, the exception is not caught at all: the C++ runtime
+//    then calls std::terminate before unwinding the stack, and run_main's terminate handler
+//    prints the message and MPI_Aborts the whole job. Unwinding first would run destructors
+//    that are collective (a parallel-HDF5 file's close, a communicator's free) on one rank
+//    alone and hang the job; so no rank is left waiting in a collective.
 #pragma once
 
 #include <mpi.h>
@@ -35,9 +39,16 @@ int run_main(int argc, char** argv, const std::string& program,
 void remove_on_failure(const std::string& path);
 void keep_on_failure(const std::string& path);
 
-// COLLECTIVE: runs fn on every rank; if fn throws mixhic::Error on any rank, the lowest such rank
-// prints it and every rank throws ReportedError.
+// COLLECTIVE: runs fn on every rank; if fn throws a std::exception on any rank, the lowest such
+// rank prints it and every rank throws ReportedError. fn must not itself call a collective that a
+// failing rank would skip (a rank that throws early would leave the others waiting in it).
 void agree(const MpiWorld& world, const std::function<void()>& fn);
+
+// Test knob, never set in production: MIXHIC_TEST_FAIL_AT=STAGE@RANK (RANK omitted: every rank)
+// makes that rank throw a std::runtime_error, an exception of no mixhic type as std::filesystem
+// throws, when it reaches `stage`. The tests inject a failure at each start-up stage of a
+// binary on one rank of two and check that the job ends with one message and no hang.
+void test_fault_point(const MpiWorld& world, const char* stage);
 
 // Contiguous block [begin, end) of `n` items owned by `rank` out of `world` (the first n % world
 // ranks get one more). Pure: the same on every rank.

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "mixhic/check.hpp"
 #include "mixhic/log.hpp"
@@ -33,6 +35,28 @@ void check_expected_ranks(const MpiWorld& world) {
       "launcher started separate single-rank jobs or the wrong number of ranks; launch with `srun --mpi=pmix` (see "
       "`srun --mpi=list`) or mpirun inside the allocation",
       world.size, expected));
+}
+
+// The job's communicator, for the terminate handler (it gets no arguments).
+MPI_Comm g_job_comm = MPI_COMM_WORLD;
+
+// An exception no agree() caught, on a job of several ranks: print it and end every rank now,
+// with the stack as it was (see mpi_world.hpp: no collective destructor runs on this rank alone).
+[[noreturn]] void abort_job_on_uncaught_exception() {
+  std::string what = "terminate called without an active exception";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = x.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+  }
+  log::error(what);
+  remove_temporary_outputs();
+  MPI_Abort(g_job_comm, 2);
+  std::_Exit(2);
 }
 
 }  // namespace
@@ -63,17 +87,31 @@ int run_main(int argc, char** argv, const std::string& program,
   MPI_Comm_set_errhandler(world.comm, MPI_ERRORS_RETURN);
 
   int code = 0;
-  try {
+  auto run = [&] {
     check_expected_ranks(world);
-    code = body(world, argc, argv);
-  } catch (const ReportedError&) {
-    remove_temporary_outputs();
-    code = 2;
-  } catch (const std::exception& e) {
-    log::error(e.what());
-    remove_temporary_outputs();
-    if (world.size > 1) MPI_Abort(world.comm, 2);
-    code = 2;
+    return body(world, argc, argv);
+  };
+  if (world.size == 1) {
+    try {
+      code = run();
+    } catch (const ReportedError&) {
+      remove_temporary_outputs();
+      code = 2;
+    } catch (const std::exception& e) {
+      log::error(e.what());
+      remove_temporary_outputs();
+      code = 2;
+    }
+  } else {
+    // No handler for anything but ReportedError: see the policy in mpi_world.hpp.
+    g_job_comm = world.comm;
+    std::set_terminate(abort_job_on_uncaught_exception);
+    try {
+      code = run();
+    } catch (const ReportedError&) {
+      remove_temporary_outputs();
+      code = 2;
+    }
   }
   MPI_Finalize();
   return code;
@@ -84,7 +122,7 @@ void agree(const MpiWorld& world, const std::function<void()>& fn) {
   int mine = INT_MAX;
   try {
     fn();
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // mixhic's errors and any other library's alike
     message = e.what();
     mine = world.rank;
   }
@@ -93,6 +131,18 @@ void agree(const MpiWorld& world, const std::function<void()>& fn) {
   if (first == INT_MAX) return;
   if (world.rank == first) log::error(message);
   throw ReportedError{};
+}
+
+void test_fault_point(const MpiWorld& world, const char* stage) {
+  static const std::string spec = [] {
+    const char* v = std::getenv("MIXHIC_TEST_FAIL_AT");
+    return std::string(v ? v : "");
+  }();
+  if (spec.empty()) return;
+  const size_t at = spec.find('@');
+  if (spec.substr(0, at) != stage) return;
+  if (at != std::string::npos && std::atoi(spec.c_str() + at + 1) != world.rank) return;
+  throw std::runtime_error(fmt::format("MIXHIC_TEST_FAIL_AT: injected failure at stage '{}' on rank {}", stage, world.rank));
 }
 
 Block block_of(int64_t n, int rank, int world) {

@@ -22,6 +22,7 @@
 #include "mixhic/metrics.hpp"
 #include "mixhic/model.hpp"
 #include "mixhic/model_config.hpp"
+#include "mixhic/output_files.hpp"
 #include "mixhic/state_dict.hpp"
 #include "mixhic/train_config.hpp"
 
@@ -171,11 +172,7 @@ std::string region_text(const Corpus& corpus, const corpus::SampleMeta& m, int64
 
 void write_text(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw Error(fmt::format("{}: cannot write", tmp));
-  }
+  write_file(tmp, text, /*durable=*/false);
   fs::rename(tmp, path);
 }
 
@@ -383,12 +380,18 @@ void evaluate_expression(const EvalConfig& cfg, const Corpus& corpus, const std:
 }  // namespace
 
 int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::string& command_line) {
-  agree(world, [&] { cfg.validate(); });
+  agree(world, [&] {
+    test_fault_point(world, "config");
+    cfg.validate();
+    // Before any model runs: an unwritable --out-dir fails now, not after the predictions.
+    if (world.rank == 0) check_output_dir(cfg.out_dir, "out-dir");
+  });
   const int local_ranks = node_local(world).first;
   set_compute_threads(cfg.threads > 0 ? int(cfg.threads) : std::max(1, cores_available() / local_ranks));
 
   std::unique_ptr<Corpus> corpus;
   agree(world, [&] {
+    test_fault_point(world, "corpus");
     if (!fs::exists(cfg.corpus))
       throw InputFormatError(cfg.corpus, "corpus", "a corpus file written by mixhic-prep", "no such file");
   });
@@ -397,6 +400,7 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
   const std::vector<int64_t>& all = corpus->split_indices(split);
   std::vector<EvalModel> models;
   agree(world, [&] {
+    test_fault_point(world, "models");
     if (all.empty())
       throw InputFormatError(cfg.corpus, "splits/" + cfg.split, "at least one sample", "an empty split");
     for (const auto& spec : cfg.models) models.push_back(load_model(spec, *corpus));
@@ -446,6 +450,7 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
   log::info("{} samples x {} model(s) in {:.1f} s", all.size(), models.size(), secs);
 
   agree(world, [&] {
+    test_fault_point(world, "outputs");
     if (world.rank != 0) return;
     fs::create_directories(cfg.out_dir);
     std::vector<std::string> columns;

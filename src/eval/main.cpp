@@ -33,8 +33,10 @@ int eval_main(const MpiWorld& world, int argc, char** argv) {
     if (world.rank == 0) print_help(kUsage, table);
     return 0;
   }
-  if (!parsed.positional.empty())
-    throw ConfigError(fmt::format("unexpected argument '{}' (see --help)", parsed.positional.front()));
+  agree(world, [&] {
+    if (!parsed.positional.empty())
+      throw ConfigError(fmt::format("unexpected argument '{}' (see --help)", parsed.positional.front()));
+  });
   log::info("resolved configuration:\n{}", render_ini(parsed.vm, table));
   return run_evaluation(world, cfg, command_line(argc, argv));
 }

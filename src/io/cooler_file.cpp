@@ -13,7 +13,48 @@ std::string join_ints(const std::vector<std::string>& v) {
   for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
 }
+
+std::vector<std::string> member_names(hid_t group) {
+  std::vector<std::string> names;
+  H5Literate(group, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
+             [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+               static_cast<std::vector<std::string>*>(out)->push_back(name);
+               return 0;
+             },
+             &names);
+  return names;
+}
 }  // namespace
+
+// The multi-resolution layout before cooler 0.8 (HiGlass zoom levels /0 = coarsest, /1, ...): the
+// group whose bin-size is `resolution`, as cooler picks it. "" if the file has no such groups.
+std::string CoolerFile::legacy_group(int64_t resolution) const {
+  std::vector<std::pair<int64_t, std::string>> levels;  // (bin size, group)
+  for (const std::string& name : member_names(file_)) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    h5::Handle g = h5::open_group(file_, name);
+    if (!h5::exists(g, "chroms/name")) continue;
+    int64_t bin = h5::has_attr(g, "bin-size") ? h5::attr_int(g, "bin-size") : h5::read_1d<int64_t>(g, "bins/end", 0, 1).at(0);
+    levels.emplace_back(bin, name);
+  }
+  if (levels.empty()) return "";
+  std::sort(levels.begin(), levels.end());
+  std::vector<std::string> have;
+  for (auto& [bin, name] : levels) have.push_back(std::to_string(bin));
+  if (resolution == 0) {
+    if (levels.size() != 1)
+      throw InputFormatError(path_, "resolution",
+                             fmt::format("--resolution to pick one of {} (an .mcool of the old layout, groups /0, /1, ...)",
+                                         join_ints(have)));
+    return levels[0].second;
+  }
+  for (auto& [bin, name] : levels)
+    if (bin == resolution) return name;
+  throw InputFormatError(path_, fmt::format("resolution {}", resolution),
+                         fmt::format("a resolution of this .mcool (old layout, groups /0, /1, ...; available: {})",
+                                     join_ints(have)),
+                         "missing");
+}
 
 CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
   auto sep = uri.find("::");
@@ -21,6 +62,16 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
   std::string group = sep == std::string::npos ? "" : uri.substr(sep + 2);
   file_ = h5::open_read(path_);
 
+  if (group.empty() && !h5::exists(file_, "resolutions") && !h5::exists(file_, "chroms")) group = legacy_group(resolution);
+  if (group.empty() && h5::exists(file_, "cells") && !h5::exists(file_, "pixels")) {
+    std::vector<std::string> cells = member_names(h5::open_group(file_, "cells"));
+    std::string shown;
+    for (size_t i = 0; i < cells.size() && i < 5; ++i) shown += (shown.empty() ? "" : ", ") + cells[i];
+    if (cells.size() > 5) shown += fmt::format(", ... ({} cells)", cells.size());
+    throw InputFormatError(path_, "cells", fmt::format("one cell of this single-cell .scool named as {}::cells/NAME "
+                                                       "(cells: {})", path_, shown.empty() ? "none" : shown),
+                           "the whole file");
+  }
   if (group.empty() && h5::exists(file_, "resolutions")) {
     h5::Handle res = h5::open_group(file_, "resolutions");
     std::vector<std::string> names;
@@ -120,17 +171,45 @@ bool ContactMatrix::is_juicer_column(const std::string& c) {
   return c == "KR" || c == "VC" || c == "VC_SQRT" || c == "SCALE";
 }
 
-std::vector<double> CoolerFile::balancing_weights(const std::string& column) const {
+std::pair<bool, std::string> CoolerFile::divisive(const std::string& column) const {
   if (!has_bin_column(column)) {
     std::string have = join_ints(bin_columns());
     throw InputFormatError(path_, "bins/" + column,
                            fmt::format("a balancing column (this file has: {})", have.empty() ? "none" : have),
                            "missing");
   }
+  h5::Handle ds = h5::open_dataset(root_, "bins/" + column);
+  if (h5::has_attr(ds, "divisive_weights")) {
+    const bool d = h5::attr_bool(ds, "divisive_weights");
+    return {d, fmt::format("bins/{} attribute divisive_weights = {}", column, d ? "True" : "False")};
+  }
+  const bool d = is_juicer_column(column);
+  return {d, d ? "no divisive_weights attribute; divisive by its name (Juicer's vectors)"
+               : "no divisive_weights attribute; multiplicative by its name (cooler's convention)"};
+}
+
+std::string CoolerFile::balance_rule(const std::string& column) const {
+  auto [d, why] = divisive(column);
+  return fmt::format("{}: {} ({})", column, d ? "divisive, 1/v used" : "multiplicative", why);
+}
+
+std::vector<double> CoolerFile::balancing_weights(const std::string& column) const {
+  const bool is_divisive = divisive(column).first;
   auto w = h5::read_1d<double>(root_, "bins/" + column);
   if (static_cast<int64_t>(w.size()) != n_bins())
     throw InputFormatError(path_, "bins/" + column, fmt::format("{} values", n_bins()), std::to_string(w.size()));
-  if (is_juicer_column(column)) {
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!(w[i] < 0)) continue;  // NaN is a masked bin
+    for (const CoolerChrom& c : chroms_)
+      if (int64_t(i) >= c.bin_begin && int64_t(i) < c.bin_end)
+        throw InputFormatError(path_, fmt::format("bins/{} on {}", column, c.name),
+                               "balancing values >= 0 (NaN for a masked bin)",
+                               fmt::format("{} at bin {} ({}:{}-{}): a corrupt vector", w[i], int64_t(i) - c.bin_begin,
+                                           c.name, (int64_t(i) - c.bin_begin) * bin_size_,
+                                           std::min(c.length, (int64_t(i) - c.bin_begin + 1) * bin_size_)));
+    throw InputFormatError(path_, "bins/" + column, "balancing values >= 0", fmt::format("{} at bin {}", w[i], i));
+  }
+  if (is_divisive) {
     for (auto& v : w) v = (std::isfinite(v) && v != 0) ? 1.0 / v : std::nan("");
   }
   return w;

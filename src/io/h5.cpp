@@ -257,6 +257,35 @@ int64_t attr_int(hid_t obj, const std::string& name) {
   return v;
 }
 
+bool attr_bool(hid_t obj, const std::string& name) {
+  Handle a = open_attr(obj, name);
+  Handle ftype(MIXHIC_H5_CHECK(H5Aget_type(a)));
+  const H5T_class_t cls = H5Tget_class(ftype);
+  if (cls == H5T_STRING) {
+    const std::string t = attr_string(obj, name);
+    if (t == "True" || t == "true" || t == "TRUE" || t == "1") return true;
+    if (t == "False" || t == "false" || t == "FALSE" || t == "0") return false;
+    throw InputFormatError(file_name(obj), obj_name(obj) + " attribute '" + name + "'", "a boolean", "'" + t + "'");
+  }
+  if (cls == H5T_ENUM) {
+    // HDF5 converts no enum to an integer: read the stored value with its own type, then decode
+    // the base integer (int8 for h5py's bools).
+    Handle native(MIXHIC_H5_CHECK(H5Tget_native_type(ftype, H5T_DIR_ASCEND)));
+    Handle base(MIXHIC_H5_CHECK(H5Tget_super(native)));
+    const size_t size = H5Tget_size(native);
+    if (size == 0 || size > 8)
+      throw InputFormatError(file_name(obj), obj_name(obj) + " attribute '" + name + "'", "a boolean enum", "a wide enum");
+    unsigned char raw[8] = {0};
+    MIXHIC_H5_CHECK(H5Aread(a, native, raw));
+    int64_t v = 0;
+    MIXHIC_H5_CHECK(H5Tconvert(base, H5T_NATIVE_INT64, 1, raw, nullptr, H5P_DEFAULT));
+    std::memcpy(&v, raw, sizeof v);
+    return v != 0;
+  }
+  if (cls == H5T_INTEGER) return attr_int(obj, name) != 0;
+  throw InputFormatError(file_name(obj), obj_name(obj) + " attribute '" + name + "'", "a boolean");
+}
+
 double attr_double(hid_t obj, const std::string& name) {
   Handle a = open_attr(obj, name);
   double v = 0;

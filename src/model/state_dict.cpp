@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
 
 #include "mixhic/check.hpp"
 #include "mixhic/h5.hpp"
+#include "mixhic/output_files.hpp"
 
 namespace mixhic {
 
@@ -23,12 +26,9 @@ void save_tensors(const NamedTensors& tensors, const std::string& path) {
   for (const auto& [name, t] : tensors) dict.insert(name, t.detach().cpu().contiguous());
   std::vector<char> bytes = torch::pickle_save(dict);
   std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error(fmt::format("{}: cannot write", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(fmt::format("{}: cannot rename into place", path));
+  write_file(tmp, bytes.data(), bytes.size(), /*durable=*/false);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw Error(fmt::format("{}: cannot rename into place: {}", path, std::strerror(errno)));
 }
 
 void save_state_dict(const torch::nn::Module& module, const std::string& path) { save_tensors(state_dict(module), path); }

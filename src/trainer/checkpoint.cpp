@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "mixhic/check.hpp"
 #include "mixhic/hash.hpp"
 #include "mixhic/log.hpp"
+#include "mixhic/output_files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,21 +43,14 @@ int64_t file_bytes(const std::string& path) { return int64_t(fs::file_size(path)
 
 void fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error(fmt::format("{}: cannot open to fsync", path));
+  if (fd < 0) throw Error(fmt::format("{}: cannot open to fsync: {}", path, std::strerror(errno)));
   int rc = ::fsync(fd);
+  const int err = errno;
   ::close(fd);
-  if (rc != 0) throw Error(fmt::format("{}: fsync failed", path));
+  if (rc != 0) throw Error(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
 }
 
-void write_durably(const std::string& path, const std::string& text) {
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error(fmt::format("{}: cannot write (disk full or no permission?)", path));
-  }
-  fsync_path(path);
-}
+void write_durably(const std::string& path, const std::string& text) { write_file(path, text, /*durable=*/true); }
 
 std::string render_key_values(const KeyValues& kv) {
   std::string s;
@@ -159,6 +155,17 @@ std::string CheckpointStore::find_resumable() const {
   return {};
 }
 
+void CheckpointStore::remove_partial_checkpoints() const {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return;
+  for (auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() != ".tmp") continue;
+    log::warn("removing {}: a checkpoint that was never committed (the run was killed or ran out of space)",
+              e.path().string());
+    fs::remove_all(e.path());
+  }
+}
+
 std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
                                     const std::function<std::vector<std::string>(const std::string&)>& write_files) {
   auto t0 = std::chrono::steady_clock::now();
@@ -166,54 +173,71 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
   agree(world_, [&] {
     if (world_.rank == 0) {
       fs::create_directories(dir_);
-      // Leftovers of a run killed while writing: never part of a committed checkpoint.
-      for (auto& e : fs::directory_iterator(dir_))
-        if (e.path().extension() == ".tmp") fs::remove_all(e.path());
+      remove_partial_checkpoints();
       if (fs::exists(final_dir)) fs::remove_all(final_dir);  // re-written after a resume from an older step
       fs::create_directories(tmp);
     }
   });
   MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));
 
+  // A failure from here to the rename leaves tmp behind: rank 0 removes it (every rank has
+  // passed the agree that failed, so no rank is still writing into it).
+  auto discard_tmp = [&] {
+    if (world_.rank != 0) return;
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::remove(dir_ + "/LATEST.tmp", ec);
+  };
   std::vector<std::string> mine;
   std::string entries;
-  agree(world_, [&] {
-    mine = write_files(tmp);
-    for (auto& f : mine) {
-      const std::string p = tmp + "/" + f;
-      fsync_path(p);
-      entries += fmt::format("{} {} {}\n", f, file_bytes(p), hex64(hash_file(p)));
-    }
-    pause_for_crash_tests();
-  });
+  int64_t total_bytes = 0;
+  try {
+    agree(world_, [&] {
+      test_fault_point(world_, "checkpoint-write");
+      mine = write_files(tmp);
+      for (auto& f : mine) {
+        const std::string p = tmp + "/" + f;
+        fsync_path(p);
+        entries += fmt::format("{} {} {}\n", f, file_bytes(p), hex64(hash_file(p)));
+      }
+      pause_for_crash_tests();
+    });
+  } catch (const ReportedError&) {
+    discard_tmp();
+    throw;
+  }
   std::vector<uint8_t> gathered = allgather_bytes(world_, std::vector<uint8_t>(entries.begin(), entries.end()));
 
-  int64_t total_bytes = 0;
-  agree(world_, [&] {
-    if (world_.rank != 0) return;
-    CheckpointManifest m;
-    m.step = step;
-    m.world_size = world_.size;
-    m.corpus_id = corpus_id;
-    std::istringstream in(std::string(gathered.begin(), gathered.end()));
-    CheckpointFile f;
-    std::string hash;
-    while (in >> f.name >> f.bytes >> hash) {
-      f.hash = std::stoull(hash, nullptr, 16);
-      total_bytes += f.bytes;
-      m.files.push_back(f);
-    }
-    m.write(tmp + "/MANIFEST");
-    fsync_path(tmp);
-    pause_for_crash_tests();
-    fs::rename(tmp, final_dir);
-    fsync_path(dir_);
-    write_durably(dir_ + "/LATEST.tmp", name + "\n");
-    fs::rename(dir_ + "/LATEST.tmp", dir_ + "/LATEST");
-    fsync_path(dir_);
-    auto all = committed();
-    for (size_t k = 0; k + size_t(keep_) < all.size(); ++k) fs::remove_all(all[k]);
-  });
+  try {
+    agree(world_, [&] {
+      if (world_.rank != 0) return;
+      CheckpointManifest m;
+      m.step = step;
+      m.world_size = world_.size;
+      m.corpus_id = corpus_id;
+      std::istringstream in(std::string(gathered.begin(), gathered.end()));
+      CheckpointFile f;
+      std::string hash;
+      while (in >> f.name >> f.bytes >> hash) {
+        f.hash = std::stoull(hash, nullptr, 16);
+        total_bytes += f.bytes;
+        m.files.push_back(f);
+      }
+      m.write(tmp + "/MANIFEST");
+      fsync_path(tmp);
+      pause_for_crash_tests();
+      fs::rename(tmp, final_dir);
+      fsync_path(dir_);
+      write_durably(dir_ + "/LATEST.tmp", name + "\n");
+      fs::rename(dir_ + "/LATEST.tmp", dir_ + "/LATEST");
+      fsync_path(dir_);
+      auto all = committed();
+      for (size_t k = 0; k + size_t(keep_) < all.size(); ++k) fs::remove_all(all[k]);
+    });
+  } catch (const ReportedError&) {
+    discard_tmp();  // gone already if the rename happened: then only LATEST.tmp may be left
+    throw;
+  }
   MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::info("checkpoint {} committed: {:.1f} MB in {:.2f} s ({:.0f} MB/s)", final_dir, total_bytes / 1e6, s,

@@ -62,8 +62,10 @@ int train_main(const MpiWorld& world, int argc, char** argv) {
     return 0;
   }
   if (listing) return list_checkpoints(world, setup.train.run_dir);
-  if (!parsed.positional.empty())
-    throw ConfigError(fmt::format("unexpected argument '{}' (see --help)", parsed.positional.front()));
+  agree(world, [&] {
+    if (!parsed.positional.empty())
+      throw ConfigError(fmt::format("unexpected argument '{}' (see --help)", parsed.positional.front()));
+  });
   setup.train_ini = render_ini(parsed.vm, train_table);
   setup.model_ini = render_ini(parsed.vm, model_table);
   setup.command_line = command_line(argc, argv);

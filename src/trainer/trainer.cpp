@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -32,6 +33,7 @@
 #include "mixhic/log.hpp"
 #include "mixhic/model.hpp"
 #include "mixhic/optimizer.hpp"
+#include "mixhic/output_files.hpp"
 #include "mixhic/sample_order.hpp"
 #include "mixhic/state_dict.hpp"
 #include "mixhic/training_log.hpp"
@@ -64,13 +66,15 @@ void install_stop_handlers() {
 // A rank blocked in a collective whose peer died or hangs would wait forever (NCCL) or until the
 // launcher notices (MPI). If no phase change happens for hang-timeout seconds, this thread names
 // the phase and step, aborts the communicator (ncclCommAbort) and ends the whole job.
+// It starts before anything collective happens (start-up stages beat it too); the gradient
+// communicator, once made, is attached so that a hang inside it can be aborted.
 class HangWatchdog {
  public:
-  HangWatchdog(double timeout_s, Comm& comm, const MpiWorld& world)
-      : timeout_ms_(int64_t(timeout_s * 1e3)), comm_(comm), world_(world) {
+  HangWatchdog(double timeout_s, const MpiWorld& world) : timeout_ms_(int64_t(timeout_s * 1e3)), world_(world) {
     beat("start-up", 0);
     thread_ = std::thread([this] { watch(); });
   }
+  void attach(Comm* comm) { comm_.store(comm); }
   ~HangWatchdog() {
     stop_.store(true);
     thread_.join();
@@ -93,13 +97,13 @@ class HangWatchdog {
         log::error(fmt::format("no progress for {:.0f} s in phase '{}' of step {}: another rank has probably died or "
                                "hangs (hang-timeout = {:.0f} s); aborting the job",
                                idle / 1e3, phase_.load(), step_.load(), timeout_ms_ / 1e3));
-        comm_.abort();
+        if (Comm* c = comm_.load()) c->abort();
         MPI_Abort(world_.comm, 3);
       }
     }
   }
   int64_t timeout_ms_;
-  Comm& comm_;
+  std::atomic<Comm*> comm_{nullptr};
   MpiWorld world_;
   std::atomic<const char*> phase_{""};
   std::atomic<int64_t> step_{0}, last_{0};
@@ -209,7 +213,15 @@ std::string parameter_hash(const torch::nn::Module& model) {
 int run_training(const MpiWorld& world, const TrainSetup& setup) {
   TrainConfig cfg = setup.train;
   ModelConfig mcfg = setup.model;
-  agree(world, [&] { cfg.validate(); });
+  // Each start-up stage runs inside agree(): a failure on any rank ends every rank with one line
+  // (tests/test_trainer.cpp injects one at each stage, on one rank of two).
+  agree(world, [&] {
+    test_fault_point(world, "config");
+    cfg.validate();
+    // The run directory first: an unusable --run-dir fails now, not after the corpus and model.
+    if (world.rank == 0) check_output_dir(cfg.run_dir, "run-dir");
+  });
+  HangWatchdog watchdog(cfg.hang_timeout_s, world);
 
   // ---- threads: one BLAS/OpenMP pool per rank, sized to the cores this rank may use --------------
   auto [local_ranks, local_rank] = node_local(world);
@@ -225,13 +237,16 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     cfg.io = "posix";
   }
   std::unique_ptr<Corpus> corpus;
+  watchdog.beat("start-up: corpus", 0);
   agree(world, [&] {
+    test_fault_point(world, "corpus");
     if (!fs::exists(cfg.corpus))
       throw InputFormatError(cfg.corpus, "corpus", "a corpus file written by mixhic-prep", "no such file");
   });
   agree(world, [&] { corpus = std::make_unique<Corpus>(cfg.corpus, cfg.io == "mpio" ? &world.comm : nullptr); });
   const std::vector<int64_t>& train_split = corpus->split_indices(0);
   agree(world, [&] {
+    test_fault_point(world, "geometry");
     mcfg.validate_keys();  // a bad key is the config's error, not the corpus's
     mcfg.from_corpus_geometry(corpus->geometry());
     try {
@@ -256,6 +271,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   // ---- device and communicator ------------------------------------------------------------
   torch::Device device(torch::kCPU);
   std::string device_name = "cpu";
+  agree(world, [&] { test_fault_point(world, "device"); });
   if (cfg.device == "cuda") {
     agree(world, [&] {
       if (!torch::cuda::is_available())
@@ -268,22 +284,33 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   }
   std::unique_ptr<Comm> comm;
   const std::string comm_kind = cfg.comm == "auto" ? (cfg.device == "cuda" ? "nccl" : "mpi") : cfg.comm;
+  watchdog.beat("start-up: communicator", 0);
+  // The fault point has an agree of its own: the communicator's creation is collective, and a
+  // rank that failed before it would leave the others inside it.
+  agree(world, [&] { test_fault_point(world, "communicator"); });
   agree(world, [&] {
     if (world.size == 1) comm = make_single_comm();
     else if (comm_kind == "nccl") comm = make_nccl_comm(world, device.index());
     else comm = make_mpi_comm(world);
   });
+  watchdog.attach(comm.get());
 
   // ---- model, buckets, optimizer ------------------------------------------------------------
+  watchdog.beat("start-up: model", 0);
   torch::manual_seed(cfg.seed);  // the same initial weights everywhere (rank 0's are broadcast anyway)
-  MixHicModel model(mcfg);
-  model->to(device);
-  model->train();
+  MixHicModel model(nullptr);
+  agree(world, [&] {
+    test_fault_point(world, "model");
+    model = MixHicModel(mcfg);
+    model->to(device);
+    model->train();
+  });
   CommCrossRankBatch cross_rank(*comm);
   const bool global_stats = cfg.batch_statistics == "global" && world.size > 1;
   if (global_stats) model->set_cross_rank_batch(&cross_rank);
   const bool fine_tuning = mcfg.task != "none";
   agree(world, [&] {
+    test_fault_point(world, "task");
     const std::string& source = corpus->sample_source();
     const bool ok = mcfg.task == "loop"         ? source == "loops"
                     : mcfg.task == "expression" ? source == "tss"
@@ -298,7 +325,10 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
       throw ConfigError("pretrained / freeze-backbone: fine-tuning keys, but task = none (pre-training)");
   });
   if (fine_tuning && !cfg.pretrained.empty()) {
-    agree(world, [&] { load_pretrained(*model, cfg.pretrained, setup.model_ini); });
+    agree(world, [&] {
+      test_fault_point(world, "pretrained");
+      load_pretrained(*model, cfg.pretrained, setup.model_ini);
+    });
   }
   if (cfg.freeze_backbone) {
     // A frozen backbone also keeps its BatchNorm statistics: its modules run in eval mode.
@@ -316,6 +346,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   NamedTensors buffers;
   for (auto& b : model->named_buffers()) buffers.emplace_back(b.key(), b.value());
   std::unique_ptr<GradBuckets> buckets;
+  agree(world, [&] { test_fault_point(world, "buckets"); });
   agree(world, [&] {
     buckets = std::make_unique<GradBuckets>(params, *comm, size_t(cfg.first_bucket_mb * (1 << 20)),
                                             size_t(cfg.bucket_mb * (1 << 20)));
@@ -325,10 +356,13 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   const double flops_fwd = mcfg.forward_flops();
 
   // ---- resume ----------------------------------------------------------------------------------
+  watchdog.beat("start-up: resume", 0);
   CheckpointStore store(cfg.run_dir, world, cfg.keep_checkpoints);
   std::string resume_dir;
   agree(world, [&] {
+    test_fault_point(world, "resume");
     if (world.rank != 0) return;
+    store.remove_partial_checkpoints();  // a run killed (or out of space) while writing one
     if (cfg.resume == "auto") {
       resume_dir = store.find_resumable();
       if (resume_dir.empty() && !store.committed().empty())
@@ -356,6 +390,7 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   bool rng_restored = false;
   if (!resume_dir.empty()) {
     agree(world, [&] {
+      test_fault_point(world, "load-checkpoint");
       KeyValues state = parse_key_values(resume_dir + "/state.txt");
       const std::string sp = resume_dir + "/state.txt";
       CheckpointManifest manifest = CheckpointManifest::read(resume_dir + "/MANIFEST");
@@ -404,19 +439,23 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   }
 
   // ---- run directory, start-up report ------------------------------------------------------------
-  agree(world, [&] {
-    if (world.rank == 0) {
-      fs::create_directories(cfg.run_dir);
-      write_durably(cfg.run_dir + "/config.ini", "# mixhic-train: " + setup.command_line + "\n" + setup.train_ini +
-                                                    setup.model_ini);
-    }
-  });
+  watchdog.beat("start-up: run directory", 0);
   {
     char host[256] = "";
     gethostname(host, sizeof host);
     std::string mine = fmt::format("{} {} {} {}\n", world.rank, host, getpid(), device_name);
     auto all = allgather_bytes(world, std::vector<uint8_t>(mine.begin(), mine.end()));
-    if (world.rank == 0) write_durably(cfg.run_dir + "/ranks.txt", "# rank host pid device\n" + std::string(all.begin(), all.end()));
+    agree(world, [&] {
+      test_fault_point(world, "run-dir");
+      if (world.rank != 0) return;
+      // Room for the next checkpoint: the model and AdamW's two moments (~3x the parameters).
+      int64_t state_bytes = 0;
+      for (auto& [name, t] : state_dict(*model)) state_bytes += int64_t(t.numel() * t.element_size());
+      check_free_space(cfg.run_dir, 3 * state_bytes + (1 << 20), "a checkpoint (model and optimizer state)");
+      write_durably(cfg.run_dir + "/config.ini", "# mixhic-train: " + setup.command_line + "\n" + setup.train_ini +
+                                                    setup.model_ini);
+      write_durably(cfg.run_dir + "/ranks.txt", "# rank host pid device\n" + std::string(all.begin(), all.end()));
+    });
   }
   log::info("model: {:.3f} M parameters, {:.2f} GFLOP forward per sample ({:.2f} GFLOP per training sample)",
             model->parameter_count() / 1e6, flops_fwd / 1e9, 3 * flops_fwd / 1e9);
@@ -453,15 +492,24 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
   }
 
   const double peak = device.is_cuda() ? cfg.peak_tflops * 1e12 : 0;
-  TrainingLog tlog(cfg.run_dir, world, total_steps, restart, allreduce_ms, 3 * flops_fwd, peak);
+  std::optional<TrainingLog> tlog_slot;
+  agree(world, [&] {
+    test_fault_point(world, "training-log");
+    tlog_slot.emplace(cfg.run_dir, world, total_steps, restart, allreduce_ms, 3 * flops_fwd, peak);
+  });
+  TrainingLog& tlog = *tlog_slot;
   tlog.set_skipped_total(skipped_before);
   if (fine_tuning)
     tlog.set_task_loss(mcfg.task == "loop"                                   ? "bce"
                        : mcfg.task == "expression" && mcfg.prism_contexts > 0 ? "huber + uniformity"
                                                                               : "mse");
-  BatchLoader loader(*corpus, plan, {cfg.augment_reverse, cfg.augment_track_noise}, start_step, total_steps,
-                     int(cfg.prefetch));
-  HangWatchdog watchdog(cfg.hang_timeout_s, *comm, world);
+  std::optional<BatchLoader> loader_slot;
+  agree(world, [&] {
+    test_fault_point(world, "loader");
+    loader_slot.emplace(*corpus, plan, Augmentation{cfg.augment_reverse, cfg.augment_track_noise}, start_step,
+                        total_steps, int(cfg.prefetch));
+  });
+  BatchLoader& loader = *loader_slot;
   install_stop_handlers();
 
   auto save_checkpoint = [&](int64_t step) {
@@ -511,6 +559,9 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     const int64_t epoch = step / spe;
     auto t0 = Clock::now();
     watchdog.beat("data", step);
+    // Outside any agree(): an error here on one rank is the uncaught-exception path of
+    // mpi_world.hpp (the whole job is aborted at once).
+    if (step == start_step + 1) test_fault_point(world, "step");
     SampleBatch batch = loader.next();
     const double wait_ms = loader.last_wait_ms();
     // Samples with NaN/Inf values (a corrupt corpus): named if the step turns out non-finite.

@@ -13,8 +13,10 @@ blocks rotate through record type 1 (int16 and int32 bin widths, int16 and float
 2 (dense, int16 and float32). chrA has a KR vector; chrB has none. An inter-chromosomal matrix
 1_2 is written too (a reader must not return its pixels).
 
-usage: write_hic_v9.py OUT.hic OUT_DIR   -> OUT_DIR/pixels.tsv (genome-wide bin1 bin2 count,
-       sorted, intra-chromosomal, bin1 <= bin2) and OUT_DIR/kr.tsv (one value per bin, nan if none)
+usage: write_hic_v9.py OUT.hic OUT_DIR [--negative-kr-bin B]
+  -> OUT_DIR/pixels.tsv (genome-wide bin1 bin2 count, sorted, intra-chromosomal, bin1 <= bin2)
+     and OUT_DIR/kr.tsv (one value per bin, nan if none). --negative-kr-bin writes -0.75 at bin B
+     of chrA's KR vector: a corrupt file (Juicer's vectors are never negative).
 """
 import math
 import struct
@@ -109,6 +111,8 @@ def main():
     # any block style can hold them, and put one fractional value in a float block below.
     kr_a = rng.uniform(0.5, 2.0, size=CHROMS[0][1] // RES + 1).astype(np.float32)
     kr_a[3] = np.nan  # a masked bin
+    if "--negative-kr-bin" in sys.argv:
+        kr_a[int(sys.argv[sys.argv.index("--negative-kr-bin") + 1])] = -0.75
 
     body = bytearray()
     header_chroms = [("ALL", sum(l for _, l in CHROMS) // 1000)] + CHROMS
