@@ -449,8 +449,9 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::info("{} samples x {} model(s) in {:.1f} s", all.size(), models.size(), secs);
 
+  // Every rank is still in the job before rank 0 starts writing: a failure now leaves no output.
+  agree(world, [&] { test_fault_point(world, "outputs"); });
   agree(world, [&] {
-    test_fault_point(world, "outputs");
     if (world.rank != 0) return;
     fs::create_directories(cfg.out_dir);
     std::vector<std::string> columns;
