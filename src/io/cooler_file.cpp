@@ -73,14 +73,7 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
                            "the whole file");
   }
   if (group.empty() && h5::exists(file_, "resolutions")) {
-    h5::Handle res = h5::open_group(file_, "resolutions");
-    std::vector<std::string> names;
-    H5Literate(res, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
-               [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-                 static_cast<std::vector<std::string>*>(out)->push_back(name);
-                 return 0;
-               },
-               &names);
+    std::vector<std::string> names = member_names(h5::open_group(file_, "resolutions"));
     std::sort(names.begin(), names.end(),
               [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
     if (resolution == 0) {
@@ -154,16 +147,9 @@ bool CoolerFile::has_bin_column(const std::string& name) const {
 }
 
 std::vector<std::string> CoolerFile::bin_columns() const {
-  h5::Handle bins = h5::open_group(root_, "bins");
   std::vector<std::string> names;
-  H5Literate(bins, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
-             [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-               std::string n = name;
-               if (n != "chrom" && n != "start" && n != "end")
-                 static_cast<std::vector<std::string>*>(out)->push_back(n);
-               return 0;
-             },
-             &names);
+  for (std::string& n : member_names(h5::open_group(root_, "bins")))
+    if (n != "chrom" && n != "start" && n != "end") names.push_back(std::move(n));
   return names;
 }
 
