@@ -393,7 +393,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     const int64_t bytes = n_windows * (n_tri * 4 + 64 + rows_per_sample * T * 4) + shared_rows * T * 4 + (1 << 20);
     const std::filesystem::path dir = std::filesystem::path(cfg.output).parent_path();
     check_free_space(dir.empty() ? std::string(".") : dir.string(), bytes,
-                     fmt::format("the corpus (at most {} samples)", n_windows));
+                     fmt::format("the corpus (an upper bound: all {} enumerated windows kept)", n_windows));
   });
   phase.done("plan (open inputs)");
   ContactNormalizer norm(world, cfg, plan);
@@ -526,47 +526,50 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   std::vector<int8_t> s_split(my_n);
   std::vector<int64_t> digests(my_n);
   std::vector<float> s_target(cfg.samples == "tss" ? my_n * W : 0);
-  for (int64_t s = 0; s < my_n; ++s) {
-    const int64_t k = my_kept[s];
-    const ContactWindow& w = plan.windows[k];
-    corpus::SampleMeta m;
-    m.cell = w.cell;
-    m.chrom = w.chrom;
-    m.start1_bp = m.start2_bp = w.start_bp;
-    m.track_row1 = m.track_row2 = layout.window_row[k];
-    m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
-    if (downstream) {
-      m.start2_bp = ds.samples[k].start2_bp;
-      m.track_row2 = layout.window_row2[k];
-      m.split = ds.samples[k].split;
+  // Rank-local (the expression bigWig is read here for tss): agreed, so an error is one line.
+  agree(world, [&] {
+    for (int64_t s = 0; s < my_n; ++s) {
+      const int64_t k = my_kept[s];
+      const ContactWindow& w = plan.windows[k];
+      corpus::SampleMeta m;
+      m.cell = w.cell;
+      m.chrom = w.chrom;
+      m.start1_bp = m.start2_bp = w.start_bp;
+      m.track_row1 = m.track_row2 = layout.window_row[k];
+      m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
+      if (downstream) {
+        m.start2_bp = ds.samples[k].start2_bp;
+        m.track_row2 = layout.window_row2[k];
+        m.split = ds.samples[k].split;
+      }
+      m.nonzero_frac = ex.nonzero_frac[s];
+      m.masked_bins = ex.masked[s];
+      s_cell[s] = m.cell;
+      s_chrom[s] = m.chrom;
+      s_start[s] = m.start1_bp;
+      s_start2[s] = m.start2_bp;
+      s_row[s] = m.track_row1;
+      s_row2[s] = m.track_row2;
+      s_split[s] = m.split;
+      // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
+      corpus::SampleExtras extras;
+      if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
+      if (cfg.samples == "tss") {
+        float* target = &s_target[s * W];
+        const auto& d = ds.samples[k];
+        ds.expression[w.cell].bin_means(ds.expression_chrom[w.cell][w.chrom], w.start_bp, cfg.resolution, W, target);
+        for (int64_t b = 0; b < W; ++b) target[b] = static_cast<float>(std::log2(1.0 + double(target[b])));
+        extras.target = target;
+        extras.n_target = W;
+        extras.tss_bp = d.tss_bp;
+        extras.gene = d.gene;
+      }
+      const float* tracks2 = m.track_row2 != m.track_row1 ? &rows[(m.track_row2 - span_lo) * T] : nullptr;
+      digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_tri], n_tri, m,
+                                                              &rows[(m.track_row1 - span_lo) * T], tracks2, A * T,
+                                                              downstream ? &extras : nullptr));
     }
-    m.nonzero_frac = ex.nonzero_frac[s];
-    m.masked_bins = ex.masked[s];
-    s_cell[s] = m.cell;
-    s_chrom[s] = m.chrom;
-    s_start[s] = m.start1_bp;
-    s_start2[s] = m.start2_bp;
-    s_row[s] = m.track_row1;
-    s_row2[s] = m.track_row2;
-    s_split[s] = m.split;
-    // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
-    corpus::SampleExtras extras;
-    if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
-    if (cfg.samples == "tss") {
-      float* target = &s_target[s * W];
-      const auto& d = ds.samples[k];
-      ds.expression[w.cell].bin_means(ds.expression_chrom[w.cell][w.chrom], w.start_bp, cfg.resolution, W, target);
-      for (int64_t b = 0; b < W; ++b) target[b] = static_cast<float>(std::log2(1.0 + double(target[b])));
-      extras.target = target;
-      extras.n_target = W;
-      extras.tss_bp = d.tss_bp;
-      extras.gene = d.gene;
-    }
-    const float* tracks2 = m.track_row2 != m.track_row1 ? &rows[(m.track_row2 - span_lo) * T] : nullptr;
-    digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_tri], n_tri, m,
-                                                            &rows[(m.track_row1 - span_lo) * T], tracks2, A * T,
-                                                            downstream ? &extras : nullptr));
-  }
+  });
   std::vector<int64_t> all_digests = allgather_i64(world, digests);
   corpus::Geometry geo{cfg.resolution, W, cfg.stride_bp, cfg.track_bin_bp, A, T};
   std::vector<uint64_t> udigests(all_digests.begin(), all_digests.end());

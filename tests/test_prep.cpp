@@ -269,7 +269,7 @@ TEST_F(SynthPrep, UnusableOutputFailsBeforeTheExpensiveWork) {
   }
   if (mounted) {
     EXPECT_TRUE(std::filesystem::is_empty(small));
-    run_command("umount " + small);
+    run_command("umount -l " + small);
   }
 }
 

@@ -424,7 +424,8 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
             my_samples.size(), task, models.size());
 
   auto t0 = std::chrono::steady_clock::now();
-  BlockPredictions mine_predicted = predict_block(models, *corpus, my_samples, cfg.batch);
+  BlockPredictions mine_predicted;
+  agree(world, [&] { mine_predicted = predict_block(models, *corpus, my_samples, cfg.batch); });  // rank-local
   std::vector<std::vector<float>> preds;
   for (size_t m = 0; m < models.size(); ++m) {
     preds.push_back(gather_blocks(world, mine_predicted.by_model[m]));

@@ -93,7 +93,10 @@ class HangWatchdog {
     while (!stop_.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       const int64_t idle = now_ms() - last_.load();
-      if (idle > timeout_ms_) {
+      // Start-up stages (opening a large corpus, verifying checkpoint hashes, NCCL set-up) may
+      // legitimately take longer than a step: they get at least kStartupFloorMs.
+      const bool starting = std::string(phase_.load()).rfind("start-up", 0) == 0;
+      if (idle > (starting ? std::max(timeout_ms_, kStartupFloorMs) : timeout_ms_)) {
         log::error(fmt::format("no progress for {:.0f} s in phase '{}' of step {}: another rank has probably died or "
                                "hangs (hang-timeout = {:.0f} s); aborting the job",
                                idle / 1e3, phase_.load(), step_.load(), timeout_ms_ / 1e3));
@@ -102,6 +105,7 @@ class HangWatchdog {
       }
     }
   }
+  static constexpr int64_t kStartupFloorMs = 600'000;
   int64_t timeout_ms_;
   std::atomic<Comm*> comm_{nullptr};
   MpiWorld world_;
@@ -221,6 +225,8 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     // The run directory first: an unusable --run-dir fails now, not after the corpus and model.
     if (world.rank == 0) check_output_dir(cfg.run_dir, "run-dir");
   });
+  // Declared before the watchdog, so that the watchdog (which may abort it) is stopped first.
+  std::unique_ptr<Comm> comm;
   HangWatchdog watchdog(cfg.hang_timeout_s, world);
 
   // ---- threads: one BLAS/OpenMP pool per rank, sized to the cores this rank may use --------------
@@ -282,7 +288,6 @@ int run_training(const MpiWorld& world, const TrainSetup& setup) {
     device = torch::Device(torch::kCUDA, gpu);
     device_name = fmt::format("cuda:{}", gpu);
   }
-  std::unique_ptr<Comm> comm;
   const std::string comm_kind = cfg.comm == "auto" ? (cfg.device == "cuda" ? "nccl" : "mpi") : cfg.comm;
   watchdog.beat("start-up: communicator", 0);
   // The fault point has an agree of its own: the communicator's creation is collective, and a
