@@ -15,6 +15,7 @@
 using namespace mixhic;
 using test::run_command;
 using test::shared_data;
+using test::error_of;
 
 namespace {
 
@@ -194,15 +195,6 @@ struct CoolerFixtures {
   }
   std::string operator/(const std::string& name) const { return dir / name; }
 };
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputFormatError& e) {
-    return e.what();
-  }
-  return "(no InputFormatError)";
-}
 
 // Off-diagonal row sums of the matrix balanced with `w`, every chromosome (the fixture is cis only).
 std::vector<double> balanced_row_sums(const CoolerFile& f, const std::vector<double>& w) {

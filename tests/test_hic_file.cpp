@@ -20,6 +20,7 @@
 using namespace mixhic;
 using test::run_command;
 using test::shared_data;
+using test::error_of;
 
 namespace {
 
@@ -52,15 +53,6 @@ void expect_same(const std::vector<double>& a, const std::vector<double>& b, con
     if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) && bad++ < 5)
       ADD_FAILURE() << what << "[" << i << "]: " << a[i] << " vs " << b[i];
   EXPECT_EQ(bad, 0) << what;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputFormatError& e) {
-    return e.what();
-  }
-  return "(no InputFormatError)";
 }
 
 // The v9 file of write_hic_v9.py, its pixels and its KR vector.

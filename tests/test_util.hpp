@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <functional>
 #include <string>
+
+#include "mixhic/check.hpp"
 
 namespace mixhic::test {
 
@@ -46,6 +49,17 @@ inline std::string checkpoint_state(const std::string& run_dir, int64_t step, co
   while (in >> k >> v)
     if (k == key) return v;
   return "(no " + key + " in " + run_dir + "/checkpoints/" + name + "/state.txt)";
+}
+
+// The message of the InputFormatError that `fn` throws, or a text saying it threw none (which
+// then fails any comparison with the message).
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputFormatError& e) {
+    return e.what();
+  }
+  return "(no InputFormatError)";
 }
 
 inline std::string shared_data(const std::string& rel) { return std::string(MIXHIC_SHARED_DATA) + "/" + rel; }
