@@ -310,13 +310,10 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   const bool root = world.rank == 0;
   PrepPlan plan;
   DownstreamPlan ds;
-  // The output location first: a missing or read-only directory fails now, not after ICE.
-  agree(world, [&] {
-    test_fault_point(world, "output");
-    if (root) check_output_file(cfg.output, "output");
-  });
   agree(world, [&] {
     test_fault_point(world, "plan");
+    // The output location first: a missing or read-only directory fails now, not after ICE.
+    if (root) check_output_file(cfg.output, "output");
     plan = make_plan(cfg);
     if (cfg.samples != "tiles") ds = plan_downstream(cfg, plan);
   });

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -83,6 +84,11 @@ class ContactMatrix {
 
  protected:
   virtual PixelBlock read_rows_impl(int64_t row_begin, int64_t row_end, int64_t bin2_end) const = 0;
+  // The weights of a stored balancing vector `v` (one value per bin), shared by every format: a
+  // negative value (a corrupt file) is refused naming `field(chromosome)` and the bin; a divisive
+  // vector becomes 1/v, NaN where v is 0 or NaN.
+  std::vector<double> weights_from_vector(std::vector<double> v, bool divisive,
+                                          const std::function<std::string(const std::string&)>& field) const;
 };
 
 // Opens `uri` at `resolution` (bp; 0 accepts a single-resolution file as it is): a path ending in

@@ -42,7 +42,8 @@ class HicFile : public ContactMatrix {
   std::vector<std::string> bin_columns() const override;
   // Juicer's divisive vector of `norm` over all bins; NaN on chromosomes the file has none for.
   std::vector<double> norm_vector(const std::string& norm) const;
-  // 1/v of norm_vector (every .hic vector is divisive); NaN where v is NaN or 0. "NONE" gives 1s.
+  // 1/v of norm_vector (every .hic vector is divisive); NaN where v is NaN or 0; a negative value
+  // is refused (a corrupt file). "NONE" gives 1s.
   std::vector<double> balancing_weights(const std::string& norm) const override;
   std::string balance_rule(const std::string& norm) const override;
 

@@ -37,6 +37,11 @@ inline void write_file(const std::string& path, const std::string& text, bool du
   write_file(path, text.data(), text.size(), durable);
 }
 
+// Writes `path` whole or not at all: the bytes go to PATH.tmp (write_file), which is then renamed
+// over `path`.
+void replace_file(const std::string& path, const void* data, size_t n);
+inline void replace_file(const std::string& path, const std::string& text) { replace_file(path, text.data(), text.size()); }
+
 // "1.2 GB", "350 MB", "12 KB": for messages about sizes.
 std::string human_bytes(double bytes);
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -105,6 +106,16 @@ void write_file(const std::string& path, const void* data, size_t n, bool durabl
   if (err) {
     if (regular) ::unlink(path.c_str());  // never a device or a pipe the caller named
     throw Error(fmt::format("{}: cannot write {} bytes: {}", path, n, std::strerror(err)));
+  }
+}
+
+void replace_file(const std::string& path, const void* data, size_t n) {
+  const std::string tmp = path + ".tmp";
+  write_file(tmp, data, n, /*durable=*/false);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(fmt::format("{}: cannot rename {} into place: {}", path, tmp, std::strerror(err)));
   }
 }
 

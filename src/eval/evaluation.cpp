@@ -170,12 +170,6 @@ std::string region_text(const Corpus& corpus, const corpus::SampleMeta& m, int64
   return fmt::format("{}:{}-{}", corpus.chrom_names()[m.chrom], m.start1_bp, m.start1_bp + span_bp);
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  write_file(tmp, text, /*durable=*/false);
-  fs::rename(tmp, path);
-}
-
 // ---- hic_map -----------------------------------------------------------------------------------
 
 metrics::ContactMaps to_maps(const std::vector<float>& flat, size_t n, size_t W) {
@@ -247,7 +241,7 @@ void evaluate_maps(const EvalConfig& cfg, const Corpus& corpus, const std::vecto
     }
     csv += "\n";
   }
-  write_text(cfg.out_dir + "/distance_pcc.csv", csv);
+  replace_file(cfg.out_dir + "/distance_pcc.csv", csv);
   std::vector<figure::Series> curves;
   for (size_t c = 0; c < names.size(); ++c) {
     figure::Series s;
@@ -346,7 +340,7 @@ void evaluate_loops(const EvalConfig& cfg, const Corpus& corpus, const std::vect
     for (size_t m = 0; m < models.size(); ++m) tsv += fmt::format("\t{:.9g}", preds[m][k]);
     tsv += "\n";
   }
-  write_text(cfg.out_dir + "/predictions.tsv", tsv);
+  replace_file(cfg.out_dir + "/predictions.tsv", tsv);
 }
 
 void evaluate_expression(const EvalConfig& cfg, const Corpus& corpus, const std::vector<int64_t>& samples,
@@ -374,7 +368,7 @@ void evaluate_expression(const EvalConfig& cfg, const Corpus& corpus, const std:
       tsv += "\n";
     }
   }
-  write_text(cfg.out_dir + "/predictions.tsv", tsv);
+  replace_file(cfg.out_dir + "/predictions.tsv", tsv);
 }
 
 }  // namespace
@@ -464,7 +458,7 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
     else evaluate_expression(cfg, *corpus, all, models, preds, truth, table);
     table.write_csv(cfg.out_dir + "/metrics.csv");
     table.write_json(cfg.out_dir + "/metrics.json");
-    write_text(cfg.out_dir + "/command.txt", command_line + "\n");
+    replace_file(cfg.out_dir + "/command.txt", command_line + "\n");
     const std::string unit = task == "hic_map"      ? fmt::format("{} x {} maps", W, W)
                              : task == "loop"       ? std::string("anchor pairs")
                                                     : fmt::format("TSS windows of {} bins", W);

@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <numeric>
 
 #include "mixhic/check.hpp"
+#include "mixhic/output_files.hpp"
 
 namespace mixhic::metrics {
 
@@ -480,13 +480,6 @@ std::string csv_field(const std::string& s) {
 // fmt's "{}" is the shortest representation that reads back to the same double.
 std::string number(double v, const char* non_finite) { return std::isfinite(v) ? fmt::format("{}", v) : non_finite; }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  MIXHIC_REQUIRE(out.good(), "{}: could not write the metric table", path);
-}
-
 }  // namespace
 
 MetricTable::MetricTable(std::vector<std::string> columns) : columns_(std::move(columns)) {
@@ -571,7 +564,7 @@ std::string MetricTable::to_text(int digits) const {
   return out;
 }
 
-void MetricTable::write_csv(const std::string& path) const { write_text(path, to_csv()); }
-void MetricTable::write_json(const std::string& path) const { write_text(path, to_json()); }
+void MetricTable::write_csv(const std::string& path) const { replace_file(path, to_csv()); }
+void MetricTable::write_json(const std::string& path) const { replace_file(path, to_json()); }
 
 }  // namespace mixhic::metrics

@@ -184,21 +184,22 @@ std::vector<double> CoolerFile::balancing_weights(const std::string& column) con
   auto w = h5::read_1d<double>(root_, "bins/" + column);
   if (static_cast<int64_t>(w.size()) != n_bins())
     throw InputFormatError(path_, "bins/" + column, fmt::format("{} values", n_bins()), std::to_string(w.size()));
-  for (size_t i = 0; i < w.size(); ++i) {
-    if (!(w[i] < 0)) continue;  // NaN is a masked bin
-    for (const CoolerChrom& c : chroms_)
-      if (int64_t(i) >= c.bin_begin && int64_t(i) < c.bin_end)
-        throw InputFormatError(path_, fmt::format("bins/{} on {}", column, c.name),
-                               "balancing values >= 0 (NaN for a masked bin)",
-                               fmt::format("{} at bin {} ({}:{}-{}): a corrupt vector", w[i], int64_t(i) - c.bin_begin,
-                                           c.name, (int64_t(i) - c.bin_begin) * bin_size_,
-                                           std::min(c.length, (int64_t(i) - c.bin_begin + 1) * bin_size_)));
-    throw InputFormatError(path_, "bins/" + column, "balancing values >= 0", fmt::format("{} at bin {}", w[i], i));
-  }
-  if (is_divisive) {
-    for (auto& v : w) v = (std::isfinite(v) && v != 0) ? 1.0 / v : std::nan("");
-  }
-  return w;
+  return weights_from_vector(std::move(w), is_divisive,
+                             [&](const std::string& chrom) { return fmt::format("bins/{} on {}", column, chrom); });
+}
+
+std::vector<double> ContactMatrix::weights_from_vector(std::vector<double> v, bool divisive,
+                                                       const std::function<std::string(const std::string&)>& field) const {
+  for (const CoolerChrom& c : chroms())
+    for (int64_t i = c.bin_begin; i < c.bin_end && i < int64_t(v.size()); ++i)
+      if (v[i] < 0)  // never in a balancing vector (NaN marks a masked bin): a corrupt file
+        throw InputFormatError(path(), field(c.name), "values >= 0 (NaN for a masked bin)",
+                               fmt::format("{} at bin {} ({}:{}-{})", v[i], i - c.bin_begin, c.name,
+                                           (i - c.bin_begin) * bin_size(),
+                                           std::min(c.length, (i - c.bin_begin + 1) * bin_size())));
+  if (divisive)
+    for (auto& x : v) x = (std::isfinite(x) && x != 0) ? 1.0 / x : std::nan("");
+  return v;
 }
 
 PixelBlock CoolerFile::read_pixels(int64_t first, int64_t last) const {

@@ -290,25 +290,16 @@ std::vector<double> HicFile::norm_vector(const std::string& norm) const {
       throw InputFormatError(path_, fmt::format("{} vector of {}", norm, chroms_[c].name),
                              fmt::format(">= {} values (one per {} bp bin)", want, bin_size_), std::to_string(n));
     // Juicer stores length / bin + 1 values; the one past the last bin is dropped, as hic2cool does.
-    for (int64_t i = 0; i < want; ++i) {
-      const double x = version_ > 8 ? double(r.get<float>()) : r.get<double>();
-      // Juicer's vectors are never negative (NaN marks a bin it could not normalise): a corrupt file.
-      if (x < 0)
-        throw InputFormatError(path_, fmt::format("{} vector of {}", norm, chroms_[c].name),
-                               "values >= 0 (NaN for a masked bin)",
-                               fmt::format("{} at bin {} ({}:{}-{})", x, i, chroms_[c].name, i * bin_size_,
-                                           std::min(chroms_[c].length, (i + 1) * bin_size_)));
-      v[chroms_[c].bin_begin + i] = x;
-    }
+    for (int64_t i = 0; i < want; ++i)
+      v[chroms_[c].bin_begin + i] = version_ > 8 ? double(r.get<float>()) : r.get<double>();
   }
   return v;
 }
 
 std::vector<double> HicFile::balancing_weights(const std::string& norm) const {
   if (norm == "NONE") return std::vector<double>(n_bins_, 1.0);
-  std::vector<double> w = norm_vector(norm);
-  for (auto& x : w) x = (std::isfinite(x) && x != 0) ? 1.0 / x : std::nan("");
-  return w;
+  return weights_from_vector(norm_vector(norm), /*divisive=*/true,
+                             [&](const std::string& chrom) { return fmt::format("{} vector of {}", norm, chrom); });
 }
 
 std::string HicFile::balance_rule(const std::string& norm) const {

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -25,10 +23,7 @@ void save_tensors(const NamedTensors& tensors, const std::string& path) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [name, t] : tensors) dict.insert(name, t.detach().cpu().contiguous());
   std::vector<char> bytes = torch::pickle_save(dict);
-  std::string tmp = path + ".tmp";
-  write_file(tmp, bytes.data(), bytes.size(), /*durable=*/false);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error(fmt::format("{}: cannot rename into place: {}", path, std::strerror(errno)));
+  replace_file(path, bytes.data(), bytes.size());
 }
 
 void save_state_dict(const torch::nn::Module& module, const std::string& path) { save_tensors(state_dict(module), path); }

@@ -180,14 +180,6 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
   });
   MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));
 
-  // A failure from here to the rename leaves tmp behind: rank 0 removes it (every rank has
-  // passed the agree that failed, so no rank is still writing into it).
-  auto discard_tmp = [&] {
-    if (world_.rank != 0) return;
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    fs::remove(dir_ + "/LATEST.tmp", ec);
-  };
   std::vector<std::string> mine;
   std::string entries;
   int64_t total_bytes = 0;
@@ -202,13 +194,7 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
       }
       pause_for_crash_tests();
     });
-  } catch (const ReportedError&) {
-    discard_tmp();
-    throw;
-  }
-  std::vector<uint8_t> gathered = allgather_bytes(world_, std::vector<uint8_t>(entries.begin(), entries.end()));
-
-  try {
+    std::vector<uint8_t> gathered = allgather_bytes(world_, std::vector<uint8_t>(entries.begin(), entries.end()));
     agree(world_, [&] {
       if (world_.rank != 0) return;
       CheckpointManifest m;
@@ -235,7 +221,13 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
       for (size_t k = 0; k + size_t(keep_) < all.size(); ++k) fs::remove_all(all[k]);
     });
   } catch (const ReportedError&) {
-    discard_tmp();  // gone already if the rename happened: then only LATEST.tmp may be left
+    // Every rank has passed the agreement that failed, so no rank still writes into tmp. If the
+    // rename already happened, tmp is gone and only LATEST.tmp may be left.
+    if (world_.rank == 0) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      fs::remove(dir_ + "/LATEST.tmp", ec);
+    }
     throw;
   }
   MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));
