@@ -12,32 +12,11 @@
 #include "mixhic/check.hpp"
 #include "mixhic/config.hpp"
 #include "mixhic/hash.hpp"
+#include "mixhic/rng.hpp"
 
 namespace mixhic::prep {
 
 namespace {
-
-// splitmix64 stream: uniforms and normals computed by hand so the draw does not depend on the
-// standard library's distribution algorithms.
-class SplitMix {
- public:
-  explicit SplitMix(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t x = (s_ += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  int64_t below(int64_t n) { return std::min(n - 1, static_cast<int64_t>(uniform() * static_cast<double>(n))); }
-  double normal() {
-    const double u1 = 1.0 - uniform(), u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  }
-
- private:
-  uint64_t s_;
-};
 
 bool skip_line(const std::string& line) {
   size_t i = line.find_first_not_of(" \t\r");
@@ -411,17 +390,17 @@ std::vector<GeneTss> read_genes(const std::string& path) {
 
 DownstreamPlan plan_downstream(const PrepConfig& cfg, PrepPlan& plan) {
   DownstreamPlan ds;
-  ds.source = cfg.samples;
+  ds.source = cfg.sample_source;
   ChromNameMap names(cfg.chrom_aliases);
-  if (cfg.samples == "loops") plan_loops(cfg, plan, names, ds);
-  else if (cfg.samples == "tss") plan_tss(cfg, plan, names, ds);
+  if (ds.source == SampleSource::loops) plan_loops(cfg, plan, names, ds);
+  else if (ds.source == SampleSource::tss) plan_tss(cfg, plan, names, ds);
   return ds;
 }
 
 std::vector<uint8_t> cap_negatives(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
                                    const std::vector<uint8_t>& kept) {
   std::vector<uint8_t> store = kept;
-  if (ds.source != "loops") return store;
+  if (ds.source != SampleSource::loops) return store;
   const size_t K = plan.chroms.size();
   std::map<size_t, int64_t> positives;
   std::map<size_t, std::vector<std::pair<int64_t, size_t>>> negatives;  // (draw, window)

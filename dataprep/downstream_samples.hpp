@@ -14,6 +14,7 @@
 
 #include "mixhic/bigwig_track.hpp"
 #include "mixhic/chrom_names.hpp"
+#include "mixhic/task.hpp"
 #include "prep_config.hpp"
 #include "window_plan.hpp"
 
@@ -50,7 +51,7 @@ struct DownstreamSample {
 };
 
 struct DownstreamPlan {
-  std::string source;  // "loops" | "tss"
+  SampleSource source = SampleSource::tiles;  // loops | tss once planned
   std::vector<DownstreamSample> samples;
   int64_t n_input = 0;             // BEDPE lines / gene TSSs read
   int64_t n_dropped_inter = 0;     // loops between chromosomes
@@ -63,7 +64,7 @@ struct DownstreamPlan {
   std::vector<std::vector<std::string>> expression_chrom;  // tss: [cell][chrom] name in the bigWig
 };
 
-// Replaces plan.windows by the samples of cfg.samples (loops or tss). Throws ConfigError /
+// Replaces plan.windows by the samples of cfg.sample_source (loops or tss). Throws ConfigError /
 // InputFormatError on bad config or input.
 DownstreamPlan plan_downstream(const PrepConfig& cfg, PrepPlan& plan);
 

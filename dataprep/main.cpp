@@ -109,7 +109,7 @@ int inspect_main(const MpiWorld& world, int argc, char** argv) {
   if (verify) {
     std::string id = corpus.recompute_corpus_id();
     if (id != corpus.corpus_id())
-      throw InputFormatError(corpus.path(), "corpus-id", corpus.corpus_id() + " (recorded)",
+      throw InputFormatError(corpus.path(), corpus::attr::kCorpusId, corpus.corpus_id() + " (recorded)",
                              id + " recomputed from the data: the file was modified or is corrupt");
     std::cout << "verify      corpus-id recomputed from the data: " << id << " (matches)\n";
   }

@@ -63,7 +63,7 @@ po::options_description prep_options(PrepConfig& c) {
   return t;
 }
 
-void validate(const PrepConfig& c) {
+void validate(PrepConfig& c) {
   auto need = [](bool ok, const std::string& key, const std::string& expected, const std::string& got) {
     if (!ok) throw ConfigError(fmt::format("config key '{}': expected {}, got {}", key, expected, got));
   };
@@ -86,8 +86,12 @@ void validate(const PrepConfig& c) {
        "in [0, window-bins]", std::to_string(c.max_masked_bins));
   need(c.max_blacklist_fraction >= 0 && c.max_blacklist_fraction <= 1, "max-blacklist-fraction", "in [0, 1]",
        fmt::format("{}", c.max_blacklist_fraction));
-  need(c.samples == "tiles" || c.samples == "loops" || c.samples == "tss", "samples", "tiles | loops | tss", c.samples);
-  if (c.samples == "loops") {
+  try {
+    c.sample_source = parse_sample_source(c.samples, "samples");
+  } catch (const ConfigError&) {  // reworded like every other key: "config key 'samples': expected ..."
+    need(false, "samples", "tiles | loops | tss", c.samples);
+  }
+  if (c.sample_source == SampleSource::loops) {
     need(!c.loops.empty(), "loops", "at least one 'CELL PATH.bedpe' line with samples = loops", "none");
     need(c.loop_min_distance_bp >= 0 && c.loop_min_distance_bp <= c.loop_max_distance_bp, "loop-min-distance-bp",
          fmt::format("in [0, loop-max-distance-bp = {}]", c.loop_max_distance_bp), std::to_string(c.loop_min_distance_bp));
@@ -96,7 +100,7 @@ void validate(const PrepConfig& c) {
     need(c.hic_transform != "oe", "hic-transform",
          "reference | log1p | none with samples = loops (oe has expected values only for offsets < window-bins)", c.hic_transform);
   }
-  if (c.samples == "tss") {
+  if (c.sample_source == SampleSource::tss) {
     need(!c.genes.empty(), "genes", "a BED or GTF gene annotation with samples = tss", "nothing");
     need(!c.expression.empty(), "expression", "one 'CELL PATH.bw' line per cell with samples = tss", "none");
     need(c.gene_split == "chrom" || c.gene_split == "random", "gene-split", "chrom | random", c.gene_split);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mixhic/config.hpp"
+#include "mixhic/task.hpp"
 
 namespace mixhic::prep {
 
@@ -49,7 +50,8 @@ struct PrepConfig {
   std::string blacklist;
   double max_blacklist_fraction = 0;
   // downstream samples (CORPUS_SCHEMA.md "Downstream samples")
-  std::string samples = "tiles";  // tiles | loops | tss
+  std::string samples = "tiles";  // tiles | loops | tss, as given
+  SampleSource sample_source = SampleSource::tiles;  // `samples`, parsed by validate(): compare this
   std::vector<std::string> loops;  // "CELL BEDPE"
   int64_t loop_min_distance_bp = 20000;
   int64_t loop_max_distance_bp = 2000000;
@@ -70,7 +72,8 @@ struct PrepConfig {
 };
 
 po::options_description prep_options(PrepConfig& c);
-// Throws ConfigError naming the key when a value is outside its domain.
-void validate(const PrepConfig& c);
+// Throws ConfigError naming the key when a value is outside its domain; parses the fields that
+// have a typed twin (samples -> sample_source).
+void validate(PrepConfig& c);
 
 }  // namespace mixhic::prep

@@ -1,11 +1,16 @@
+// prep_pipeline.cpp — see prep_pipeline.hpp. run_prep is the sequence of stages; each stage
+// below is a function of what the earlier ones produced, and the corpus itself is written by
+// CorpusWriter (src/io/corpus_writer.cpp), the write side of the corpus format.
 #include "prep_pipeline.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -17,11 +22,12 @@
 #include "downstream_samples.hpp"
 #include "mixhic/check.hpp"
 #include "mixhic/corpus_schema.hpp"
+#include "mixhic/corpus_writer.hpp"
 #include "mixhic/exact_sum.hpp"
-#include "mixhic/h5.hpp"
 #include "mixhic/hash.hpp"
 #include "mixhic/log.hpp"
 #include "mixhic/output_files.hpp"
+#include "mixhic/task.hpp"
 #include "track_binner.hpp"
 #include "window_plan.hpp"
 
@@ -30,11 +36,6 @@ namespace mixhic::prep {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Each rank's rows of every bulk dataset form one contiguous block, so independent MPI-IO
-// writes need no aggregation; collective two-phase I/O only adds a shuffle between ranks
-// (measured: the write phase went from 0.09 s to 0.02 s on 2 ranks, 5,096 samples).
-constexpr bool kCollectiveWrites = false;
 
 // kSurplus: a loop negative that passed the filters but exceeds negatives-per-positive.
 enum Reject : int { kKept = 0, kSparse, kMasked, kNonfinite, kBlacklist, kSurplus, kReasons };
@@ -53,6 +54,31 @@ double blacklist_fraction(const PrepPlan& plan, const std::string& chrom, int64_
   for (const auto& iv : plan.blacklist)
     if (iv.chrom == chrom) covered += std::max<int64_t>(0, std::min(end, iv.end) - std::max(start, iv.start));
   return double(std::min(covered, end - start)) / double(end - start);
+}
+
+// What the filters look at in one sample's W x W window, from the balanced counts.
+struct WindowCounts {
+  int64_t masked_bins = 0;  // distinct bins of the rows and columns whose weight is NaN
+  bool nonfinite = false;   // a non-finite pixel outside the masked bins' rows and columns
+  double nonzero_frac = 0;  // finite non-zero pixels / (W * W)
+};
+
+// The filter ladder of every sample, diagonal or pair: the first failing rule is the verdict
+// (masked bins, then non-finite pixels, sparsity, blacklist overlap of the rows' or the columns'
+// span), so each rejected window is counted under one reason.
+uint8_t filter_verdict(const PrepConfig& cfg, const PrepPlan& plan, const ContactWindow& w, int64_t start2_bp,
+                       const WindowCounts& c) {
+  if (c.masked_bins > cfg.max_masked_bins) return kMasked;
+  if (c.nonfinite) return kNonfinite;
+  if (c.nonzero_frac < cfg.min_nonzero_fraction) return kSparse;
+  if (!plan.blacklist.empty()) {
+    const std::string& chrom = plan.chroms[w.chrom].name;
+    const int64_t span = cfg.window_bins * cfg.resolution;
+    double covered = blacklist_fraction(plan, chrom, w.start_bp, w.start_bp + span);
+    if (start2_bp != w.start_bp) covered = std::max(covered, blacklist_fraction(plan, chrom, start2_bp, start2_bp + span));
+    if (covered > cfg.max_blacklist_fraction) return kBlacklist;
+  }
+  return kKept;
 }
 
 // A loop sample: rows = W bins from window.bin, columns = W bins from pair.bin2 (bin2 >= bin). Every
@@ -79,38 +105,28 @@ void extract_pair(const PrepConfig& cfg, const PrepPlan& plan, const ContactNorm
     if (norm.masked(c, w.bin + a)) masked_bins.insert(w.bin + a);
     if (norm.masked(c, pair.bin2 + a)) masked_bins.insert(pair.bin2 + a);
   }
+  WindowCounts counts;
+  counts.masked_bins = static_cast<int64_t>(masked_bins.size());
   int64_t nonzero = 0;
-  bool nonfinite = false;
   for (int64_t a = 0; a < W; ++a)
     for (int64_t b = 0; b < W; ++b) {
       double v = raw[a * W + b] * norm.weight(c, w.bin + a) * norm.weight(c, pair.bin2 + b);
       raw[a * W + b] = v;
       bool masked_pixel = norm.masked(c, w.bin + a) || norm.masked(c, pair.bin2 + b);
-      if (!std::isfinite(v) && !masked_pixel) nonfinite = true;
+      if (!std::isfinite(v) && !masked_pixel) counts.nonfinite = true;
       if (std::isfinite(v) && v != 0) ++nonzero;
     }
-  const int64_t masked = static_cast<int64_t>(masked_bins.size());
-  const double nz_frac = double(nonzero) / double(W * W);
-  const std::string& chrom = plan.chroms[w.chrom].name;
-  const int64_t span = W * cfg.resolution;
-  uint8_t verdict = kKept;
-  if (masked > cfg.max_masked_bins) verdict = kMasked;
-  else if (nonfinite) verdict = kNonfinite;
-  else if (nz_frac < cfg.min_nonzero_fraction) verdict = kSparse;
-  else if (!plan.blacklist.empty() &&
-           std::max(blacklist_fraction(plan, chrom, w.start_bp, w.start_bp + span),
-                    blacklist_fraction(plan, chrom, pair.start2_bp, pair.start2_bp + span)) > cfg.max_blacklist_fraction)
-    verdict = kBlacklist;
-  verdict_out = verdict;
-  if (verdict != kKept) return;
+  counts.nonzero_frac = double(nonzero) / double(W * W);
+  verdict_out = filter_verdict(cfg, plan, w, pair.start2_bp, counts);
+  if (verdict_out != kKept) return;
   const int64_t offset = pair.bin2 - w.bin;
   for (int64_t a = 0; a < W; ++a)
     for (int64_t b = 0; b < W; ++b) {
       double v = raw[a * W + b];
       out.hic.push_back(std::isfinite(v) ? static_cast<float>(norm.transform(c, w.chrom, std::llabs(offset + b - a), v)) : 0.0f);
     }
-  out.nonzero_frac.push_back(static_cast<float>(nz_frac));
-  out.masked.push_back(static_cast<int16_t>(masked));
+  out.nonzero_frac.push_back(static_cast<float>(counts.nonzero_frac));
+  out.masked.push_back(static_cast<int16_t>(counts.masked_bins));
 }
 
 // Reads the diagonal band of the Hi-C rows the rank's windows cover, chunk by chunk, and turns
@@ -121,7 +137,7 @@ ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, co
   const int64_t max_rows = std::max<int64_t>(4096, 4 * W);
   ExtractedWindows out;
   out.verdict.assign(mine.size(), kKept);
-  if (ds.source == "loops") {
+  if (ds.source == SampleSource::loops) {
     for (int64_t k = mine.begin; k < mine.end; ++k)
       extract_pair(cfg, plan, norm, plan.windows[k], ds.samples[k], out, out.verdict[k - mine.begin]);
     return out;
@@ -149,27 +165,19 @@ ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, co
     for (int64_t k = i; k < j; ++k) {
       const ContactWindow& w = plan.windows[k];
       const int c = w.cell;
-      int64_t masked = 0;
-      for (int64_t a = 0; a < W; ++a) masked += norm.masked(c, w.bin + a);
+      WindowCounts counts;
+      for (int64_t a = 0; a < W; ++a) counts.masked_bins += norm.masked(c, w.bin + a);
       int64_t nonzero = 0;
-      bool nonfinite = false;
       for (int64_t a = 0; a < W; ++a)
         for (int64_t b = a; b < W; ++b) {
           double v = band[(w.bin + a - lo) * W + (b - a)] * norm.weight(c, w.bin + a) * norm.weight(c, w.bin + b);
           win[a * W + b] = v;
           bool masked_pixel = norm.masked(c, w.bin + a) || norm.masked(c, w.bin + b);
-          if (!std::isfinite(v) && !masked_pixel) nonfinite = true;
+          if (!std::isfinite(v) && !masked_pixel) counts.nonfinite = true;
           if (std::isfinite(v) && v != 0) nonzero += (a == b) ? 1 : 2;
         }
-      double nz_frac = double(nonzero) / double(W * W);
-      uint8_t verdict = kKept;
-      if (masked > cfg.max_masked_bins) verdict = kMasked;
-      else if (nonfinite) verdict = kNonfinite;
-      else if (nz_frac < cfg.min_nonzero_fraction) verdict = kSparse;
-      else if (!plan.blacklist.empty() &&
-               blacklist_fraction(plan, plan.chroms[w.chrom].name, w.start_bp, w.start_bp + W * cfg.resolution) >
-                   cfg.max_blacklist_fraction)
-        verdict = kBlacklist;
+      counts.nonzero_frac = double(nonzero) / double(W * W);
+      const uint8_t verdict = filter_verdict(cfg, plan, w, w.start_bp, counts);
       out.verdict[k - mine.begin] = verdict;
       if (verdict != kKept) continue;
       size_t at = out.hic.size();
@@ -180,8 +188,8 @@ ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, co
           out.hic[at + corpus::triangle_index(a, b, W)] =
               std::isfinite(v) ? static_cast<float>(norm.transform(c, w.chrom, b - a, v)) : 0.0f;
         }
-      out.nonzero_frac.push_back(static_cast<float>(nz_frac));
-      out.masked.push_back(static_cast<int16_t>(masked));
+      out.nonzero_frac.push_back(static_cast<float>(counts.nonzero_frac));
+      out.masked.push_back(static_cast<int16_t>(counts.masked_bins));
     }
     if (std::chrono::duration<double>(Clock::now() - last_report).count() > 5) {
       log::info("windows {}/{} of rank 0's block", j - mine.begin, mine.size());
@@ -195,12 +203,7 @@ ExtractedWindows extract_windows(const PrepConfig& cfg, const PrepPlan& plan, co
 // Where every kept window's track rows live. Rows are stored once per segment: a maximal run of
 // kept windows of one (cell, chromosome) whose anchors overlap or touch.
 struct TrackLayout {
-  struct Segment {
-    int16_t cell;
-    int32_t chrom;
-    int64_t start_bp, n_rows, row;
-  };
-  std::vector<Segment> segments;
+  std::vector<corpus::TrackSegment> segments;
   std::vector<int64_t> window_row;  // per window (global index): first row, -1 if not kept
   std::vector<int64_t> new_row;     // per window: first row this window adds (rows before were added earlier)
   std::vector<int64_t> window_row2;  // downstream samples: first row of anchor 2
@@ -223,7 +226,7 @@ TrackLayout lay_out_anchors(const PrepConfig& cfg, const PrepPlan& plan, const D
   }
   for (auto& [key, row] : row_of) {
     auto [cell, chrom, start] = key;
-    TrackLayout::Segment* seg = t.segments.empty() ? nullptr : &t.segments.back();
+    corpus::TrackSegment* seg = t.segments.empty() ? nullptr : &t.segments.back();
     int64_t seg_end = seg ? seg->start_bp + seg->n_rows * tb : 0;
     if (seg && seg->cell == cell && seg->chrom == chrom && start <= seg_end) {
       seg->n_rows += std::max<int64_t>(0, start + span - seg_end) / tb;
@@ -253,7 +256,7 @@ TrackLayout lay_out_tracks(const PrepConfig& cfg, const PrepPlan& plan, const st
   for (size_t k = 0; k < plan.windows.size(); ++k) {
     if (verdicts[k] != kKept) continue;
     const ContactWindow& w = plan.windows[k];
-    TrackLayout::Segment* seg = t.segments.empty() ? nullptr : &t.segments.back();
+    corpus::TrackSegment* seg = t.segments.empty() ? nullptr : &t.segments.back();
     int64_t seg_end = seg ? seg->start_bp + seg->n_rows * tb : 0;
     if (seg && seg->cell == w.cell && seg->chrom == w.chrom && w.start_bp >= seg->start_bp && w.start_bp <= seg_end) {
       int64_t end = w.start_bp + span;
@@ -288,6 +291,382 @@ std::string temp_name(const MpiWorld& world, const std::string& output) {
   return fmt::format("{}.tmp-{}", output, pid);
 }
 
+// Every input file, in the order /provenance/inputs lists them: each cell's Hi-C and tracks, the
+// annotations of the sample source, the blacklist. Sizes and checksums are added on rank 0.
+std::vector<InputFile> list_inputs(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds) {
+  std::vector<InputFile> inputs;
+  auto add = [&](const char* role, const std::string& cell, const std::string& name, const std::string& path) {
+    InputFile in;
+    in.role = role;
+    in.cell = cell;
+    in.name = name;
+    in.path = path;
+    inputs.push_back(in);
+  };
+  for (auto& cell : plan.cells) {
+    add("hic", cell.name, cell.hic->group(), cell.hic->path());
+    for (size_t t = 0; t < cell.track_paths.size(); ++t) add("track", cell.name, plan.track_names[t], cell.track_paths[t]);
+  }
+  if (cfg.sample_source == SampleSource::loops)
+    for (const auto& line : cfg.loops) {  // validated by plan_downstream: "CELL PATH"
+      std::istringstream in(line);
+      std::string cell, path;
+      in >> cell >> path;
+      add("loops", cell, "", path);
+    }
+  if (cfg.sample_source == SampleSource::tss) {
+    add("genes", "", "", cfg.genes);
+    for (size_t c = 0; c < plan.cells.size(); ++c) add("expression", plan.cells[c].name, "", ds.expression_paths[c]);
+  }
+  if (!cfg.blacklist.empty()) add("blacklist", "", "", cfg.blacklist);
+  return inputs;
+}
+
+// Input checksums take one pass over every input; rank 0 computes them while the ranks extract.
+std::future<std::vector<std::string>> start_checksums(const std::vector<InputFile>& inputs) {
+  std::vector<std::string> paths;
+  for (const InputFile& in : inputs) paths.push_back(in.path);
+  return std::async(std::launch::async, [paths] {
+    std::vector<std::string> out;
+    for (auto& p : paths) out.push_back(hex64(hash_file(p)));
+    return out;
+  });
+}
+
+// Refuses to start when the output's file system cannot hold the corpus with every enumerated
+// window kept (an upper bound). Rank 0 checks; COLLECTIVE (an agreement).
+void check_room_for_corpus(const MpiWorld& world, const PrepConfig& cfg, const PrepPlan& plan, int64_t n_hic, int64_t T) {
+  const bool downstream = cfg.sample_source != SampleSource::tiles, pairs = cfg.sample_source == SampleSource::loops;
+  const int64_t n_windows = static_cast<int64_t>(plan.windows.size()), A = cfg.track_bins_per_anchor();
+  agree(world, [&] {
+    if (world.rank != 0) return;
+    // Diagonal windows of one (cell, extent) share track rows (each adds at most a stride's
+    // worth); downstream anchors may not.
+    const int64_t rows_per_sample = downstream ? A * (pairs ? 2 : 1) : std::min(A, std::max<int64_t>(1, cfg.stride_bp / cfg.track_bin_bp));
+    const int64_t shared_rows = downstream ? 0 : A * int64_t(plan.cells.size() * plan.extents.size());
+    const int64_t bytes = n_windows * (n_hic * 4 + 64 + rows_per_sample * T * 4) + shared_rows * T * 4 + (1 << 20);
+    const std::filesystem::path dir = std::filesystem::path(cfg.output).parent_path();
+    check_free_space(dir.empty() ? std::string(".") : dir.string(), bytes,
+                     fmt::format("the corpus (an upper bound: all {} enumerated windows kept)", n_windows));
+  });
+}
+
+// Loops: negatives beyond negatives-per-positive x kept positives are dropped from what this
+// rank extracted and their verdict becomes kSurplus (the choice depends on every rank's
+// verdicts, so it follows the allgather).
+void drop_surplus_negatives(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds, Block mine,
+                            int64_t n_hic, ExtractedWindows& ex, std::vector<uint8_t>& verdicts) {
+  std::vector<uint8_t> kept(verdicts.size());
+  for (size_t k = 0; k < kept.size(); ++k) kept[k] = verdicts[k] == kKept;
+  std::vector<uint8_t> store = cap_negatives(cfg, plan, ds, kept);
+  ExtractedWindows capped;
+  size_t j = 0;
+  for (int64_t k = mine.begin; k < mine.end; ++k) {
+    if (verdicts[k] != kKept) continue;
+    if (store[k]) {
+      capped.hic.insert(capped.hic.end(), ex.hic.begin() + j * n_hic, ex.hic.begin() + (j + 1) * n_hic);
+      capped.nonzero_frac.push_back(ex.nonzero_frac[j]);
+      capped.masked.push_back(ex.masked[j]);
+    }
+    ++j;
+  }
+  ex.hic.swap(capped.hic);
+  ex.nonzero_frac.swap(capped.nonzero_frac);
+  ex.masked.swap(capped.masked);
+  for (size_t k = 0; k < kept.size(); ++k)
+    if (kept[k] && !store[k]) verdicts[k] = kSurplus;
+}
+
+// This rank's track rows. Every rank knows the layout; a rank bins the rows its samples' anchors
+// span, [span_lo, span_hi) (their digests need them), and writes [write_lo, write_hi) of
+// /tracks/signal.
+struct TrackRows {
+  TrackLayout layout;
+  int64_t span_lo = 0, span_hi = 0, write_lo = 0, write_hi = 0;
+  std::vector<float> rows;  // [span_lo, span_hi) x T
+  // Downstream anchors are not in row order: the rows a rank writes are binned on their own.
+  bool separate_block = false;
+  std::vector<float> block_rows;  // [write_lo, write_hi) x T, with separate_block
+  // Rows [write_lo, write_hi), T floats each.
+  float* written(int64_t T) { return separate_block ? block_rows.data() : rows.data() + (write_lo - span_lo) * T; }
+};
+
+// COLLECTIVE (binning is an agreement: a bad bigWig fails every rank with one message).
+TrackRows bin_track_rows(const MpiWorld& world, const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
+                         Block mine, const std::vector<uint8_t>& verdicts, const std::vector<int64_t>& my_kept) {
+  const bool downstream = cfg.sample_source != SampleSource::tiles;
+  const int64_t A = cfg.track_bins_per_anchor(), T = static_cast<int64_t>(plan.track_names.size());
+  TrackRows t;
+  t.layout = downstream ? lay_out_anchors(cfg, plan, ds, verdicts) : lay_out_tracks(cfg, plan, verdicts);
+  const TrackLayout& layout = t.layout;
+  if (downstream) {
+    // Each rank writes an even block of rows, and separately bins the span its own samples'
+    // anchors cover.
+    Block rows_block = block_of(layout.n_rows, world.rank, world.size);
+    t.separate_block = true;
+    t.write_lo = rows_block.begin;
+    t.write_hi = rows_block.end;
+    if (!my_kept.empty()) {
+      t.span_lo = layout.n_rows;
+      for (int64_t k : my_kept) {
+        t.span_lo = std::min({t.span_lo, layout.window_row[k], layout.window_row2[k]});
+        t.span_hi = std::max({t.span_hi, layout.window_row[k] + A, layout.window_row2[k] + A});
+      }
+    }
+  } else if (!my_kept.empty()) {
+    t.span_lo = layout.window_row[my_kept.front()];
+    t.span_hi = layout.window_row[my_kept.back()] + A;
+    t.write_lo = layout.new_row[my_kept.front()];
+    t.write_hi = t.span_hi;
+  } else {
+    // Own nothing: write an empty range at the position of the next rows.
+    int64_t next = 0;
+    for (int64_t k = 0; k < mine.begin; ++k)
+      if (verdicts[k] == kKept) next = layout.window_row[k] + A;
+    t.span_lo = t.span_hi = t.write_lo = t.write_hi = next;
+  }
+  TrackBinner binner(cfg, plan);
+  t.rows.resize((t.span_hi - t.span_lo) * T);
+  agree(world, [&] {
+    bin_rows(binner, cfg, layout, t.span_lo, t.span_hi, t.rows.data());
+    if (t.separate_block) {
+      t.block_rows.resize((t.write_hi - t.write_lo) * T);
+      bin_rows(binner, cfg, layout, t.write_lo, t.write_hi, t.block_rows.data());
+    }
+  });
+  return t;
+}
+
+struct TrackStats {
+  std::vector<double> mean, std;  // [track]
+};
+
+// track-zscore: each track's mean and std over every stored row (exact fixed-point sums, so any
+// rank count gives the same bits), then every binned row standardised. Without it: 0 and 1.
+// COLLECTIVE with track-zscore.
+TrackStats standardise_tracks(const MpiWorld& world, const PrepConfig& cfg, int64_t T, TrackRows& t) {
+  TrackStats stats{std::vector<double>(T, 0.0), std::vector<double>(T, 1.0)};
+  if (!cfg.track_zscore) return stats;
+  const float* mine = t.written(T);
+  auto written = [&](int64_t r, int64_t k) -> double { return mine[(r - t.write_lo) * T + k]; };
+  double local_max = 0;
+  for (int64_t r = t.write_lo; r < t.write_hi; ++r)
+    for (int64_t k = 0; k < T; ++k) {
+      double v = written(r, k);
+      local_max = std::max({local_max, std::fabs(v), v * v});
+    }
+  FixedPoint fp(global_max_abs(world, local_max));
+  std::vector<Fixed128> acc(2 * T, 0);
+  for (int64_t r = t.write_lo; r < t.write_hi; ++r)
+    for (int64_t k = 0; k < T; ++k) {
+      double v = written(r, k);
+      acc[k] += fp.to_fixed(v);
+      acc[T + k] += fp.to_fixed(v * v);
+    }
+  allreduce_fixed(world, acc);
+  for (int64_t k = 0; k < T; ++k) {
+    double n = double(t.layout.n_rows);
+    stats.mean[k] = fp.to_double(acc[k]) / n;
+    double var = fp.to_double(acc[T + k]) / n - stats.mean[k] * stats.mean[k];
+    stats.std[k] = var > 0 ? std::sqrt(var) : 1.0;
+  }
+  for (size_t i = 0; i < t.rows.size(); ++i)
+    t.rows[i] = static_cast<float>((t.rows[i] - stats.mean[i % T]) / stats.std[i % T]);
+  for (size_t i = 0; i < t.block_rows.size(); ++i)
+    t.block_rows[i] = static_cast<float>((t.block_rows[i] - stats.mean[i % T]) / stats.std[i % T]);
+  return stats;
+}
+
+// This rank's kept samples as the corpus stores them, and the digest of each (for corpus-id).
+struct SampleRecords {
+  std::vector<corpus::SampleMeta> meta;
+  std::vector<float> target;     // tss: W floats per sample
+  std::vector<int64_t> digests;
+};
+
+// COLLECTIVE (an agreement).
+SampleRecords describe_samples(const MpiWorld& world, const PrepConfig& cfg, const PrepPlan& plan,
+                               const DownstreamPlan& ds, const std::vector<int64_t>& my_kept,
+                               const ExtractedWindows& ex, const TrackRows& tracks, int64_t n_hic) {
+  const bool downstream = cfg.sample_source != SampleSource::tiles, pairs = cfg.sample_source == SampleSource::loops;
+  const bool tss = cfg.sample_source == SampleSource::tss;
+  const int64_t W = cfg.window_bins, A = cfg.track_bins_per_anchor(), T = static_cast<int64_t>(plan.track_names.size());
+  const int64_t my_n = static_cast<int64_t>(my_kept.size());
+  const TrackLayout& layout = tracks.layout;
+  const std::vector<float>& rows = tracks.rows;
+  SampleRecords out;
+  out.meta.resize(my_n);
+  out.digests.resize(my_n);
+  out.target.resize(tss ? my_n * W : 0);
+  // Rank-local (the expression bigWig is read here for tss): agreed, so an error is one line.
+  agree(world, [&] {
+    for (int64_t s = 0; s < my_n; ++s) {
+      const int64_t k = my_kept[s];
+      const ContactWindow& w = plan.windows[k];
+      corpus::SampleMeta& m = out.meta[s];
+      m.cell = w.cell;
+      m.chrom = w.chrom;
+      m.start1_bp = m.start2_bp = w.start_bp;
+      m.track_row1 = m.track_row2 = layout.window_row[k];
+      m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
+      if (downstream) {
+        m.start2_bp = ds.samples[k].start2_bp;
+        m.track_row2 = layout.window_row2[k];
+        m.split = ds.samples[k].split;
+      }
+      m.nonzero_frac = ex.nonzero_frac[s];
+      m.masked_bins = ex.masked[s];
+      // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
+      corpus::SampleExtras extras;
+      if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
+      if (tss) {
+        float* target = &out.target[s * W];
+        const auto& d = ds.samples[k];
+        ds.expression[w.cell].bin_means(ds.expression_chrom[w.cell][w.chrom], w.start_bp, cfg.resolution, W, target);
+        for (int64_t b = 0; b < W; ++b) target[b] = static_cast<float>(std::log2(1.0 + double(target[b])));
+        extras.target = target;
+        extras.n_target = W;
+        extras.tss_bp = d.tss_bp;
+        extras.gene = d.gene;
+      }
+      const float* tracks2 = m.track_row2 != m.track_row1 ? &rows[(m.track_row2 - tracks.span_lo) * T] : nullptr;
+      out.digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_hic], n_hic, m,
+                                                                  &rows[(m.track_row1 - tracks.span_lo) * T], tracks2,
+                                                                  A * T, downstream ? &extras : nullptr));
+    }
+  });
+  return out;
+}
+
+// ---- what the writer records, gathered from the stages ----------------------------------------
+
+CorpusTables tables_of(const PrepPlan& plan, const TrackLayout& layout) {
+  CorpusTables t;
+  for (auto& c : plan.cells) {
+    t.cell_names.push_back(c.name);
+    t.hic_files.push_back(c.hic_uri);
+  }
+  for (auto& c : plan.chroms) {
+    t.chrom_names.push_back(c.name);
+    t.chrom_lengths.push_back(c.length);
+    t.chrom_splits.push_back(static_cast<int8_t>(c.split));
+  }
+  t.track_names = plan.track_names;
+  t.segments = layout.segments;
+  return t;
+}
+
+// Per-sample annotations every rank knows from the plan (rank 0 writes them whole).
+SampleAnnotations annotations_of(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
+                                 const std::vector<uint8_t>& verdicts) {
+  SampleAnnotations a;
+  if (cfg.sample_source == SampleSource::tiles) return a;
+  for (size_t k = 0; k < plan.windows.size(); ++k) {
+    if (verdicts[k] != kKept) continue;
+    a.label.push_back(ds.samples[k].label);
+    a.anchor1_bp.push_back(ds.samples[k].anchor1_bp);
+    a.anchor2_bp.push_back(ds.samples[k].anchor2_bp);
+    a.tss_bp.push_back(ds.samples[k].tss_bp);
+    a.gene.push_back(ds.samples[k].gene);
+  }
+  return a;
+}
+
+SplitRecord splits_of(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
+                      const std::vector<uint8_t>& verdicts) {
+  const bool downstream = cfg.sample_source != SampleSource::tiles;
+  SplitRecord s;
+  int64_t index = 0;
+  for (size_t k = 0; k < plan.windows.size(); ++k)
+    if (verdicts[k] == kKept)
+      s.samples[downstream ? int(ds.samples[k].split) : int(plan.chroms[plan.windows[k].chrom].split)].push_back(index++);
+  s.val_chroms = cfg.val_chroms;
+  s.test_chroms = cfg.test_chroms;
+  return s;
+}
+
+NormalizationRecord normalization_of(const PrepConfig& cfg, const PrepPlan& plan, const ContactNormalizer& norm,
+                                     const TrackStats& tracks) {
+  const int64_t C = static_cast<int64_t>(plan.cells.size()), K = static_cast<int64_t>(plan.chroms.size());
+  const int64_t W = cfg.window_bins;
+  NormalizationRecord n;
+  n.hic_balance = cfg.balance;
+  n.hic_transform = cfg.hic_transform;
+  n.reference_clamp = cfg.reference_clamp;
+  n.track_transform = cfg.track_transform;
+  n.track_zscore = cfg.track_zscore;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k = 0; k < K; ++k) {
+      n.chrom_scale.push_back(norm.cell(int(c)).chrom_scale[k]);
+      for (int64_t d = 0; d < W; ++d)
+        n.expected.push_back(norm.cell(int(c)).expected.empty() ? 0.0 : norm.cell(int(c)).expected[k][d]);
+    }
+  n.track_mean = tracks.mean;
+  n.track_std = tracks.std;
+  for (int64_t c = 0; c < C; ++c) n.balance_rules.push_back(norm.cell(int(c)).balance_rule);
+  if (cfg.balance == "ice")
+    for (int64_t c = 0; c < C; ++c) {
+      const IceResult& ice = norm.cell(int(c)).ice;
+      n.ice.emplace_back(plan.cells[c].name,
+                         fmt::format("iterations={} variance={:.6g} scale={:.10g} converged={} masked_bins={}", ice.iterations,
+                                     ice.variance, ice.scale, ice.converged ? "yes" : "no", ice.masked_bins));
+    }
+  return n;
+}
+
+FilterRecord filters_of(const PrepConfig& cfg, const PrepPlan& plan, const DownstreamPlan& ds,
+                        const std::vector<uint8_t>& verdicts, const int64_t (&counts)[kReasons]) {
+  FilterRecord f;
+  f.min_nonzero_fraction = cfg.min_nonzero_fraction;
+  f.max_masked_bins = cfg.max_masked_bins;
+  f.max_blacklist_fraction = cfg.max_blacklist_fraction;
+  f.blacklist = cfg.blacklist;
+  f.enumerated = static_cast<int64_t>(plan.windows.size());
+  f.kept = counts[kKept];
+  f.rejected_sparse = counts[kSparse];
+  f.rejected_nonfinite = counts[kNonfinite];
+  f.rejected_masked = counts[kMasked];
+  f.rejected_blacklist = counts[kBlacklist];
+  if (cfg.sample_source == SampleSource::tiles) return f;
+  f.input_records = ds.n_input;
+  f.dropped_interchromosomal = ds.n_dropped_inter;
+  f.dropped_distance = ds.n_dropped_distance;
+  f.dropped_outside = ds.n_dropped_outside;
+  f.dropped_other_chrom = ds.n_dropped_unknown;
+  f.duplicates = ds.n_duplicates;
+  int64_t n_pos = 0;
+  for (size_t k = 0; k < plan.windows.size(); ++k) n_pos += verdicts[k] == kKept && ds.samples[k].label;
+  f.surplus_negatives = counts[kSurplus];
+  f.positives = n_pos;
+  f.negatives = counts[kKept] - n_pos;
+  return f;
+}
+
+// Sizes and checksums are rank 0's (the others pass placeholders it overwrites).
+ProvenanceRecord provenance_of(const MpiWorld& world, const PrepRun& run, std::vector<InputFile> inputs,
+                               std::future<std::vector<std::string>>& checksums) {
+  ProvenanceRecord p;
+  p.command_line = run.command_line;
+  p.config = run.config_text;
+  for (InputFile& in : inputs) in.checksum = "not computed";
+  if (world.rank == 0) {
+    if (checksums.valid()) {
+      std::vector<std::string> sums = checksums.get();
+      for (size_t i = 0; i < inputs.size(); ++i) inputs[i].checksum = sums[i];
+    }
+    for (InputFile& in : inputs) {
+      FILE* fp = std::fopen(in.path.c_str(), "rb");
+      if (fp) {
+        std::fseek(fp, 0, SEEK_END);
+        in.size_bytes = std::ftell(fp);
+        std::fclose(fp);
+      }
+    }
+  }
+  p.inputs = std::move(inputs);
+  return p;
+}
+
 }  // namespace
 
 // Logs how long each phase took on rank 0 (the progress a user sees, and the profile the
@@ -308,6 +687,10 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   const auto t0 = Clock::now();
   PhaseClock phase;
   const bool root = world.rank == 0;
+  const bool downstream = cfg.sample_source != SampleSource::tiles, pairs = cfg.sample_source == SampleSource::loops;
+  const char* source = name_of(cfg.sample_source);
+
+  // 0. Plan: every rank opens the inputs and lays out the same windows.
   PrepPlan plan;
   DownstreamPlan ds;
   agree(world, [&] {
@@ -315,83 +698,24 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     // The output location first: a missing or read-only directory fails now, not after ICE.
     if (root) check_output_file(cfg.output, "output");
     plan = make_plan(cfg);
-    if (cfg.samples != "tiles") ds = plan_downstream(cfg, plan);
+    if (downstream) ds = plan_downstream(cfg, plan);
   });
-  const bool downstream = cfg.samples != "tiles", pairs = cfg.samples == "loops";
   const int64_t W = cfg.window_bins, A = cfg.track_bins_per_anchor();
   // the stored Hi-C values per sample: the packed triangle on the diagonal, W x W for pairs
-  const int64_t n_tri = pairs ? W * W : corpus::triangle_size(W);
+  const int64_t n_hic = corpus::hic_values(W, corpus::hic_layout_of(cfg.sample_source));
   const int64_t T = static_cast<int64_t>(plan.track_names.size());
   const int64_t n_windows = static_cast<int64_t>(plan.windows.size());
   log::info("{} cells x {} tracks, {} {} of {}x{} bins at {} bp on {} rank(s)", plan.cells.size(), T, n_windows,
-            downstream ? cfg.samples + " samples" : "windows", W, W, cfg.resolution, world.size);
+            downstream ? std::string(source) + " samples" : "windows", W, W, cfg.resolution, world.size);
   if (downstream)
     log::info("{}: {} input records; dropped {} inter-chromosomal, {} outside the distance range, {} whose window leaves "
               "the chromosome/regions, {} on other chromosomes, {} duplicates",
-              cfg.samples, ds.n_input, ds.n_dropped_inter, ds.n_dropped_distance, ds.n_dropped_outside,
+              source, ds.n_input, ds.n_dropped_inter, ds.n_dropped_distance, ds.n_dropped_outside,
               ds.n_dropped_unknown, ds.n_duplicates);
-
-  // Input checksums take one pass over every input; rank 0 does it while the ranks extract.
-  std::vector<std::string> input_paths, input_roles, input_cells, input_names;
-  for (auto& cell : plan.cells) {
-    input_paths.push_back(cell.hic->path());
-    input_roles.push_back("hic");
-    input_cells.push_back(cell.name);
-    input_names.push_back(cell.hic->group());
-    for (size_t t = 0; t < cell.track_paths.size(); ++t) {
-      input_paths.push_back(cell.track_paths[t]);
-      input_roles.push_back("track");
-      input_cells.push_back(cell.name);
-      input_names.push_back(plan.track_names[t]);
-    }
-  }
-  for (const auto& line : cfg.loops) {  // validated by plan_downstream: "CELL PATH"
-    std::istringstream in(line);
-    std::string cell, path;
-    in >> cell >> path;
-    if (!pairs) break;
-    input_paths.push_back(path);
-    input_roles.push_back("loops");
-    input_cells.push_back(cell);
-    input_names.push_back("");
-  }
-  if (cfg.samples == "tss") {
-    input_paths.push_back(cfg.genes);
-    input_roles.push_back("genes");
-    input_cells.push_back("");
-    input_names.push_back("");
-    for (size_t c = 0; c < plan.cells.size(); ++c) {
-      input_paths.push_back(ds.expression_paths[c]);
-      input_roles.push_back("expression");
-      input_cells.push_back(plan.cells[c].name);
-      input_names.push_back("");
-    }
-  }
-  if (!cfg.blacklist.empty()) {
-    input_paths.push_back(cfg.blacklist);
-    input_roles.push_back("blacklist");
-    input_cells.push_back("");
-    input_names.push_back("");
-  }
+  std::vector<InputFile> inputs = list_inputs(cfg, plan, ds);
   std::future<std::vector<std::string>> checksums;
-  if (root && cfg.input_checksums)
-    checksums = std::async(std::launch::async, [input_paths] {
-      std::vector<std::string> out;
-      for (auto& p : input_paths) out.push_back(hex64(hash_file(p)));
-      return out;
-    });
-
-  agree(world, [&] {
-    if (!root) return;
-    // An upper bound: every enumerated window kept. Diagonal windows of one (cell, extent)
-    // share track rows (each adds at most a stride's worth); downstream anchors may not.
-    const int64_t rows_per_sample = downstream ? A * (pairs ? 2 : 1) : std::min(A, std::max<int64_t>(1, cfg.stride_bp / cfg.track_bin_bp));
-    const int64_t shared_rows = downstream ? 0 : A * int64_t(plan.cells.size() * plan.extents.size());
-    const int64_t bytes = n_windows * (n_tri * 4 + 64 + rows_per_sample * T * 4) + shared_rows * T * 4 + (1 << 20);
-    const std::filesystem::path dir = std::filesystem::path(cfg.output).parent_path();
-    check_free_space(dir.empty() ? std::string(".") : dir.string(), bytes,
-                     fmt::format("the corpus (an upper bound: all {} enumerated windows kept)", n_windows));
-  });
+  if (root && cfg.input_checksums) checksums = start_checksums(inputs);
+  check_room_for_corpus(world, cfg, plan, n_hic, T);
   phase.done("plan (open inputs)");
   ContactNormalizer norm(world, cfg, plan);
   phase.done("normalisation statistics");
@@ -404,29 +728,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
   phase.done("windows (read, filter)");
   log::info("  of which pixel reads          {:.3f} s", ex.read_seconds);
   std::vector<uint8_t> verdicts = allgather_bytes(world, ex.verdict);
-  if (pairs) {
-    // Negatives beyond negatives-per-positive x kept positives are dropped from what this rank
-    // extracted (the choice depends on every rank's verdicts, so it follows the allgather).
-    std::vector<uint8_t> kept(verdicts.size());
-    for (size_t k = 0; k < kept.size(); ++k) kept[k] = verdicts[k] == kKept;
-    std::vector<uint8_t> store = cap_negatives(cfg, plan, ds, kept);
-    ExtractedWindows capped;
-    size_t j = 0;
-    for (int64_t k = mine.begin; k < mine.end; ++k) {
-      if (verdicts[k] != kKept) continue;
-      if (store[k]) {
-        capped.hic.insert(capped.hic.end(), ex.hic.begin() + j * n_tri, ex.hic.begin() + (j + 1) * n_tri);
-        capped.nonzero_frac.push_back(ex.nonzero_frac[j]);
-        capped.masked.push_back(ex.masked[j]);
-      }
-      ++j;
-    }
-    ex.hic.swap(capped.hic);
-    ex.nonzero_frac.swap(capped.nonzero_frac);
-    ex.masked.swap(capped.masked);
-    for (size_t k = 0; k < kept.size(); ++k)
-      if (kept[k] && !store[k]) verdicts[k] = kSurplus;
-  }
+  if (pairs) drop_surplus_negatives(cfg, plan, ds, mine, n_hic, ex, verdicts);
   int64_t counts[kReasons] = {0};
   for (uint8_t v : verdicts) ++counts[v];
   const int64_t n_kept = counts[kKept];
@@ -438,366 +740,39 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
                               n_windows, counts[kSparse], cfg.min_nonzero_fraction, counts[kMasked], counts[kNonfinite],
                               counts[kBlacklist]));
   });
-
-  // 2. Track rows: every rank knows the layout; it bins the rows its windows span and writes the
-  // rows its windows add first.
-  TrackLayout layout = downstream ? lay_out_anchors(cfg, plan, ds, verdicts) : lay_out_tracks(cfg, plan, verdicts);
   std::vector<int64_t> my_kept;
   for (int64_t k = mine.begin; k < mine.end; ++k)
     if (verdicts[k] == kKept) my_kept.push_back(k);
-  int64_t span_lo = 0, span_hi = 0, write_lo = 0, write_hi = 0;
-  if (downstream) {
-    // Anchors of downstream samples are not in row order: each rank writes an even block of
-    // rows, and separately bins the span its own samples' anchors cover (for their digests).
-    Block rows_block = block_of(layout.n_rows, world.rank, world.size);
-    write_lo = rows_block.begin;
-    write_hi = rows_block.end;
-    if (!my_kept.empty()) {
-      span_lo = layout.n_rows;
-      for (int64_t k : my_kept) {
-        span_lo = std::min({span_lo, layout.window_row[k], layout.window_row2[k]});
-        span_hi = std::max({span_hi, layout.window_row[k] + A, layout.window_row2[k] + A});
-      }
-    }
-  } else if (!my_kept.empty()) {
-    span_lo = layout.window_row[my_kept.front()];
-    span_hi = layout.window_row[my_kept.back()] + A;
-    write_lo = layout.new_row[my_kept.front()];
-    write_hi = span_hi;
-  } else {
-    // Own nothing: write an empty range at the position of the next rows.
-    int64_t next = 0;
-    for (int64_t k = 0; k < mine.begin; ++k)
-      if (verdicts[k] == kKept) next = layout.window_row[k] + A;
-    span_lo = span_hi = write_lo = write_hi = next;
-  }
-  TrackBinner binner(cfg, plan);
-  std::vector<float> rows((span_hi - span_lo) * T), block_rows;
-  agree(world, [&] {
-    bin_rows(binner, cfg, layout, span_lo, span_hi, rows.data());
-    if (downstream) {
-      block_rows.resize((write_hi - write_lo) * T);
-      bin_rows(binner, cfg, layout, write_lo, write_hi, block_rows.data());
-    }
-  });
-  // The rows this rank writes (and sums for the z-score).
-  auto written = [&](int64_t r, int64_t t) -> float& {
-    return downstream ? block_rows[(r - write_lo) * T + t] : rows[(r - span_lo) * T + t];
-  };
 
+  // 2. Track rows: binned for this rank's samples, standardised with track-zscore.
+  TrackRows tracks = bin_track_rows(world, cfg, plan, ds, mine, verdicts, my_kept);
   phase.done("track bins");
-  std::vector<double> track_mean(T, 0.0), track_std(T, 1.0);
-  if (cfg.track_zscore) {
-    double local_max = 0;
-    for (int64_t r = write_lo; r < write_hi; ++r)
-      for (int64_t t = 0; t < T; ++t) {
-        double v = written(r, t);
-        local_max = std::max({local_max, std::fabs(v), v * v});
-      }
-    FixedPoint fp(global_max_abs(world, local_max));
-    std::vector<Fixed128> acc(2 * T, 0);
-    for (int64_t r = write_lo; r < write_hi; ++r)
-      for (int64_t t = 0; t < T; ++t) {
-        double v = written(r, t);
-        acc[t] += fp.to_fixed(v);
-        acc[T + t] += fp.to_fixed(v * v);
-      }
-    allreduce_fixed(world, acc);
-    for (int64_t t = 0; t < T; ++t) {
-      double n = double(layout.n_rows);
-      track_mean[t] = fp.to_double(acc[t]) / n;
-      double var = fp.to_double(acc[T + t]) / n - track_mean[t] * track_mean[t];
-      track_std[t] = var > 0 ? std::sqrt(var) : 1.0;
-    }
-    for (size_t i = 0; i < rows.size(); ++i)
-      rows[i] = static_cast<float>((rows[i] - track_mean[i % T]) / track_std[i % T]);
-    for (size_t i = 0; i < block_rows.size(); ++i)
-      block_rows[i] = static_cast<float>((block_rows[i] - track_mean[i % T]) / track_std[i % T]);
-  }
+  const TrackStats track_stats = standardise_tracks(world, cfg, T, tracks);
 
-  // 3. Sample metadata and digests (for corpus-id).
-  const int64_t my_n = static_cast<int64_t>(my_kept.size());
-  std::vector<int16_t> s_cell(my_n);
-  std::vector<int32_t> s_chrom(my_n);
-  std::vector<int64_t> s_start(my_n), s_row(my_n), s_start2(my_n), s_row2(my_n);
-  std::vector<int8_t> s_split(my_n);
-  std::vector<int64_t> digests(my_n);
-  std::vector<float> s_target(cfg.samples == "tss" ? my_n * W : 0);
-  // Rank-local (the expression bigWig is read here for tss): agreed, so an error is one line.
-  agree(world, [&] {
-    for (int64_t s = 0; s < my_n; ++s) {
-      const int64_t k = my_kept[s];
-      const ContactWindow& w = plan.windows[k];
-      corpus::SampleMeta m;
-      m.cell = w.cell;
-      m.chrom = w.chrom;
-      m.start1_bp = m.start2_bp = w.start_bp;
-      m.track_row1 = m.track_row2 = layout.window_row[k];
-      m.split = static_cast<int8_t>(plan.chroms[w.chrom].split);
-      if (downstream) {
-        m.start2_bp = ds.samples[k].start2_bp;
-        m.track_row2 = layout.window_row2[k];
-        m.split = ds.samples[k].split;
-      }
-      m.nonzero_frac = ex.nonzero_frac[s];
-      m.masked_bins = ex.masked[s];
-      s_cell[s] = m.cell;
-      s_chrom[s] = m.chrom;
-      s_start[s] = m.start1_bp;
-      s_start2[s] = m.start2_bp;
-      s_row[s] = m.track_row1;
-      s_row2[s] = m.track_row2;
-      s_split[s] = m.split;
-      // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
-      corpus::SampleExtras extras;
-      if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
-      if (cfg.samples == "tss") {
-        float* target = &s_target[s * W];
-        const auto& d = ds.samples[k];
-        ds.expression[w.cell].bin_means(ds.expression_chrom[w.cell][w.chrom], w.start_bp, cfg.resolution, W, target);
-        for (int64_t b = 0; b < W; ++b) target[b] = static_cast<float>(std::log2(1.0 + double(target[b])));
-        extras.target = target;
-        extras.n_target = W;
-        extras.tss_bp = d.tss_bp;
-        extras.gene = d.gene;
-      }
-      const float* tracks2 = m.track_row2 != m.track_row1 ? &rows[(m.track_row2 - span_lo) * T] : nullptr;
-      digests[s] = static_cast<int64_t>(corpus::sample_digest(&ex.hic[s * n_tri], n_tri, m,
-                                                              &rows[(m.track_row1 - span_lo) * T], tracks2, A * T,
-                                                              downstream ? &extras : nullptr));
-    }
-  });
-  std::vector<int64_t> all_digests = allgather_i64(world, digests);
-  corpus::Geometry geo{cfg.resolution, W, cfg.stride_bp, cfg.track_bin_bp, A, T};
+  // 3. Sample metadata and digests; corpus-id over every rank's digests in sample order.
+  SampleRecords samples = describe_samples(world, cfg, plan, ds, my_kept, ex, tracks, n_hic);
+  std::vector<int64_t> all_digests = allgather_i64(world, samples.digests);
+  const corpus::Geometry geo{cfg.resolution, W, cfg.stride_bp, cfg.track_bin_bp, A, T};
   std::vector<uint64_t> udigests(all_digests.begin(), all_digests.end());
   const std::string corpus_id = hex64(corpus::corpus_id(geo, udigests));
-  Placement at = place(world, my_n);
   phase.done("digests, corpus-id");
 
-  // 4. Write: every rank opens the temporary file with MPI-IO; datasets are created by all
-  // ranks (collective metadata), bulk data written collectively, small tables by rank 0.
+  // 4. Write a temporary file with parallel HDF5 (COLLECTIVE: CorpusWriter), then rename it into
+  // place: a corpus appears whole or not at all.
   const std::string tmp = temp_name(world, cfg.output);
   remove_on_failure(tmp);
   {
-    h5::Handle f = h5::create(tmp, &world.comm);
-    h5::set_attr(f, "format", corpus::kFormat);
-    h5::set_attr(f, "format-version", corpus::kFormatVersion);
-    h5::set_attr(f, "corpus-id", corpus_id);
-    h5::set_attr(f, "sample-kind", pairs ? "pair" : "diagonal");
-    h5::set_attr(f, "sample-source", cfg.samples);
-    h5::set_attr(f, "created-by", "mixhic-prep 0.1.0");
-    {
-      h5::Handle g = h5::create_group(f, "geometry");
-      h5::set_attr(g, "hic-bin-bp", cfg.resolution);
-      h5::set_attr(g, "window-bins", W);
-      h5::set_attr(g, "stride-bp", cfg.stride_bp);
-      h5::set_attr(g, "track-bin-bp", cfg.track_bin_bp);
-      h5::set_attr(g, "track-bins-per-anchor", A);
-      h5::set_attr(g, "hic-layout", pairs ? "full" : "upper-triangle");
-    }
-    const int64_t C = static_cast<int64_t>(plan.cells.size()), K = static_cast<int64_t>(plan.chroms.size());
-    std::vector<std::string> cell_names, hic_files, chrom_names;
-    std::vector<int64_t> chrom_len;
-    std::vector<int8_t> chrom_split;
-    for (auto& c : plan.cells) {
-      cell_names.push_back(c.name);
-      hic_files.push_back(c.hic_uri);
-    }
-    for (auto& c : plan.chroms) {
-      chrom_names.push_back(c.name);
-      chrom_len.push_back(c.length);
-      chrom_split.push_back(static_cast<int8_t>(c.split));
-    }
-    h5::write_strings(f, "cells/name", cell_names, root);
-    h5::write_strings(f, "cells/hic_file", hic_files, root);
-    h5::write_strings(f, "chroms/name", chrom_names, root);
-    h5::write_1d(f, "chroms/length", chrom_len, {}, root);
-    h5::write_1d(f, "chroms/split", chrom_split, {}, root);
-    h5::write_strings(f, "tracks/name", plan.track_names, root);
-    {
-      std::vector<int16_t> sc;
-      std::vector<int32_t> sch;
-      std::vector<int64_t> ss, sn, sr;
-      for (auto& s : layout.segments) {
-        sc.push_back(s.cell);
-        sch.push_back(s.chrom);
-        ss.push_back(s.start_bp);
-        sn.push_back(s.n_rows);
-        sr.push_back(s.row);
-      }
-      h5::write_1d(f, "tracks/segments/cell", sc, {}, root);
-      h5::write_1d(f, "tracks/segments/chrom", sch, {}, root);
-      h5::write_1d(f, "tracks/segments/start_bp", ss, {}, root);
-      h5::write_1d(f, "tracks/segments/n_rows", sn, {}, root);
-      h5::write_1d(f, "tracks/segments/row", sr, {}, root);
-    }
-    {
-      h5::Handle sig = h5::create_dataset(f, corpus::kTrackSignal, H5T_NATIVE_FLOAT, {hsize_t(layout.n_rows), hsize_t(T)});
-      h5::write_rows(sig.get(), write_lo, write_hi - write_lo,
-                     downstream ? block_rows.data() : rows.data() + (write_lo - span_lo) * T, kCollectiveWrites);
-    }
-    auto samples = [&](const char* name, hid_t type, const auto& data, int64_t width) {
-      std::vector<hsize_t> dims{hsize_t(at.total)};
-      if (width > 1) dims.push_back(hsize_t(width));
-      h5::Handle d = h5::create_dataset(f, name, type, dims);
-      h5::write_rows(d.get(), at.offset, my_n, data.data(), kCollectiveWrites);
-    };
-    samples(corpus::kSampleHic, H5T_NATIVE_FLOAT, ex.hic, n_tri);
-    samples(corpus::kSampleCell, H5T_NATIVE_INT16, s_cell, 1);
-    samples(corpus::kSampleChrom, H5T_NATIVE_INT32, s_chrom, 1);
-    samples(corpus::kSampleStart1, H5T_NATIVE_INT64, s_start, 1);
-    samples(corpus::kSampleStart2, H5T_NATIVE_INT64, s_start2, 1);
-    samples(corpus::kSampleTrackRow1, H5T_NATIVE_INT64, s_row, 1);
-    samples(corpus::kSampleTrackRow2, H5T_NATIVE_INT64, s_row2, 1);
-    samples(corpus::kSampleSplit, H5T_NATIVE_INT8, s_split, 1);
-    samples(corpus::kSampleNonzero, H5T_NATIVE_FLOAT, ex.nonzero_frac, 1);
-    samples(corpus::kSampleMasked, H5T_NATIVE_INT16, ex.masked, 1);
-    if (downstream) {
-      // Per-sample annotations every rank knows from the plan: rank 0 writes them whole.
-      std::vector<int8_t> label;
-      std::vector<int64_t> anchor1, anchor2, tss;
-      std::vector<std::string> gene;
-      for (size_t k = 0; k < plan.windows.size(); ++k) {
-        if (verdicts[k] != kKept) continue;
-        label.push_back(ds.samples[k].label);
-        anchor1.push_back(ds.samples[k].anchor1_bp);
-        anchor2.push_back(ds.samples[k].anchor2_bp);
-        tss.push_back(ds.samples[k].tss_bp);
-        gene.push_back(ds.samples[k].gene);
-      }
-      if (pairs) {
-        h5::write_1d(f, corpus::kSampleLabel, label, {}, root);
-        h5::write_1d(f, corpus::kSampleAnchor1, anchor1, {}, root);
-        h5::write_1d(f, corpus::kSampleAnchor2, anchor2, {}, root);
-      } else {
-        samples(corpus::kSampleTarget, H5T_NATIVE_FLOAT, s_target, W);
-        h5::write_1d(f, corpus::kSampleTss, tss, {}, root);
-        h5::write_strings(f, corpus::kSampleGene, gene, root);
-      }
-    }
-    {
-      std::vector<int64_t> split_idx[3];
-      int64_t index = 0;
-      for (size_t k = 0; k < plan.windows.size(); ++k)
-        if (verdicts[k] == kKept)
-          split_idx[downstream ? int(ds.samples[k].split) : int(plan.chroms[plan.windows[k].chrom].split)].push_back(index++);
-      h5::write_1d(f, "splits/train", split_idx[0], {}, root);
-      h5::write_1d(f, "splits/val", split_idx[1], {}, root);
-      h5::write_1d(f, "splits/test", split_idx[2], {}, root);
-      h5::Handle g = h5::open_group(f, "splits");
-      h5::set_attr(g, "val-chroms", cfg.val_chroms);
-      h5::set_attr(g, "test-chroms", cfg.test_chroms);
-    }
-    {
-      h5::Handle g = h5::create_group(f, "normalization");
-      h5::set_attr(g, "hic-balance", cfg.balance);
-      h5::set_attr(g, "hic-transform", cfg.hic_transform);
-      h5::set_attr(g, "reference-clamp", cfg.reference_clamp);
-      h5::set_attr(g, "track-transform", cfg.track_transform);
-      h5::set_attr(g, "track-zscore", int64_t(cfg.track_zscore));
-      h5::set_attr(g, "track-uncovered", "zero");
-      std::vector<double> scale, expected;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t k = 0; k < K; ++k) {
-          scale.push_back(norm.cell(int(c)).chrom_scale[k]);
-          for (int64_t d = 0; d < W; ++d)
-            expected.push_back(norm.cell(int(c)).expected.empty() ? 0.0 : norm.cell(int(c)).expected[k][d]);
-        }
-      h5::Handle ds = h5::create_dataset(g, "chrom_scale", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K)});
-      h5::Handle de = h5::create_dataset(g, "expected", H5T_NATIVE_DOUBLE, {hsize_t(C), hsize_t(K), hsize_t(W)});
-      if (root) {
-        MIXHIC_H5_CHECK(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, scale.data()));
-        MIXHIC_H5_CHECK(H5Dwrite(de, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, expected.data()));
-      }
-      h5::write_1d(g, "track_mean", track_mean, {}, root);
-      h5::write_1d(g, "track_std", track_std, {}, root);
-      std::vector<std::string> rules;
-      for (int64_t c = 0; c < C; ++c) rules.push_back(norm.cell(int(c)).balance_rule);
-      h5::write_strings(g, "hic_balance_rule", rules, root);
-      if (cfg.balance == "ice") {
-        for (int64_t c = 0; c < C; ++c) {
-          const IceResult& ice = norm.cell(int(c)).ice;
-          h5::set_attr(g, fmt::format("ice-{}", plan.cells[c].name),
-                       fmt::format("iterations={} variance={:.6g} scale={:.10g} converged={} masked_bins={}", ice.iterations,
-                                   ice.variance, ice.scale, ice.converged ? "yes" : "no", ice.masked_bins));
-        }
-      }
-    }
-    {
-      h5::Handle g = h5::create_group(f, "filters");
-      h5::set_attr(g, "min-nonzero-fraction", cfg.min_nonzero_fraction);
-      h5::set_attr(g, "max-masked-bins", cfg.max_masked_bins);
-      h5::set_attr(g, "max-blacklist-fraction", cfg.max_blacklist_fraction);
-      h5::set_attr(g, "blacklist", cfg.blacklist);
-      h5::set_attr(g, "n-enumerated", n_windows);
-      h5::set_attr(g, "n-kept", n_kept);
-      h5::set_attr(g, "n-rejected-sparse", counts[kSparse]);
-      h5::set_attr(g, "n-rejected-nonfinite", counts[kNonfinite]);
-      h5::set_attr(g, "n-rejected-masked", counts[kMasked]);
-      h5::set_attr(g, "n-rejected-blacklist", counts[kBlacklist]);
-      if (downstream) {
-        int64_t n_pos = 0;
-        for (size_t k = 0; k < plan.windows.size(); ++k) n_pos += verdicts[k] == kKept && ds.samples[k].label;
-        h5::set_attr(g, "n-input-records", ds.n_input);
-        h5::set_attr(g, "n-dropped-interchromosomal", ds.n_dropped_inter);
-        h5::set_attr(g, "n-dropped-distance", ds.n_dropped_distance);
-        h5::set_attr(g, "n-dropped-outside", ds.n_dropped_outside);
-        h5::set_attr(g, "n-dropped-other-chrom", ds.n_dropped_unknown);
-        h5::set_attr(g, "n-duplicates", ds.n_duplicates);
-        if (pairs) {
-          h5::set_attr(g, "n-surplus-negatives", counts[kSurplus]);
-          h5::set_attr(g, "n-positives", n_pos);
-          h5::set_attr(g, "n-negatives", n_kept - n_pos);
-        }
-      }
-    }
-    {
-      h5::Handle g = h5::create_group(f, "provenance");
-      h5::set_attr(g, "command-line", run.command_line);
-      h5::set_attr(g, "config", run.config_text);
-      h5::set_attr(g, "ranks", int64_t(world.size));
-      std::vector<std::string> sums(input_paths.size(), "not computed");
-      std::vector<int64_t> sizes(input_paths.size(), -1);
-      if (root) {
-        if (checksums.valid()) sums = checksums.get();
-        for (size_t i = 0; i < input_paths.size(); ++i) {
-          FILE* fp = std::fopen(input_paths[i].c_str(), "rb");
-          if (fp) {
-            std::fseek(fp, 0, SEEK_END);
-            sizes[i] = std::ftell(fp);
-            std::fclose(fp);
-          }
-        }
-      }
-      // Strings are fixed width: every rank must create the same datatype, so pad to the
-      // widest possible checksum text ("not computed" or 16 hex digits) on every rank.
-      for (auto& s : sums) s.resize(16, ' ');
-      h5::write_strings(g, "inputs/role", input_roles, root);
-      h5::write_strings(g, "inputs/cell", input_cells, root);
-      h5::write_strings(g, "inputs/name", input_names, root);
-      h5::write_strings(g, "inputs/path", input_paths, root);
-      h5::write_1d(g, "inputs/size_bytes", sizes, {}, root);
-      h5::write_strings(g, "inputs/checksum", sums, root);
-    }
-    // `h5dump -H` should explain the tree without the schema document at hand.
-    const std::pair<const char*, const char*> descriptions[] = {
-        {"/", "mixhic training corpus: aligned Hi-C windows and epigenomic track bins; spec: dataprep/CORPUS_SCHEMA.md"},
-        {"geometry", "window geometry every reader must take from here: bin sizes, window side, stride"},
-        {"cells", "cell types, in config order; samples/cell indexes this table"},
-        {"chroms", "chromosomes with their length (bp) and split (0 train, 1 val, 2 test)"},
-        {"tracks", "track names; signal = (rows, tracks) float32 track bins, stored once per segment"},
-        {"tracks/segments", "runs of consecutive signal rows covering one genomic interval of one cell"},
-        {"samples", "one row per window: hic = packed upper triangle (W*(W+1)/2 float32), metadata, track rows"},
-        {"splits", "sample indices of each split, ascending"},
-        {"normalization", "how counts and tracks became stored values, with the statistics used"},
-        {"filters", "window filters and how many windows each rejected"},
-        {"provenance", "command line, resolved config, input files with sizes and checksums"},
-    };
-    for (const auto& [path, text] : descriptions) {
-      h5::Handle g = h5::open_group(f, path);
-      h5::set_attr(g, "description", text);
-    }
-  }  // collective close
+    CorpusWriter out(world, tmp, CorpusHeader{cfg.sample_source, geo, corpus_id});
+    out.write_tables(tables_of(plan, tracks.layout));
+    out.write_track_rows(tracks.layout.n_rows, tracks.write_lo, tracks.write_hi - tracks.write_lo, tracks.written(T));
+    out.write_samples(samples.meta, ex.hic, samples.target);
+    out.write_annotations(annotations_of(cfg, plan, ds, verdicts));
+    out.write_splits(splits_of(cfg, plan, ds, verdicts));
+    out.write_normalization(normalization_of(cfg, plan, norm, track_stats));
+    out.write_filters(filters_of(cfg, plan, ds, verdicts, counts));
+    out.write_provenance(provenance_of(world, run, inputs, checksums));
+    out.finish();
+  }
   MIXHIC_MPI_CHECK(MPI_Barrier(world.comm));
   phase.done("write (parallel HDF5)");
   if (root && std::rename(tmp.c_str(), cfg.output.c_str()) != 0)

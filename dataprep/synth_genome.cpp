@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -24,6 +23,8 @@
 #include "mixhic/check.hpp"
 #include "mixhic/cool_writer.hpp"
 #include "mixhic/h5.hpp"
+#include "mixhic/output_files.hpp"
+#include "mixhic/rng.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,17 +41,10 @@ namespace {
 // Uniforms and normals are computed by hand from the raw 64-bit engine output so that they do not
 // depend on the standard library's distribution algorithms; Poisson uses libstdc++'s.
 
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 enum class Stream : uint64_t { kGenome = 1, kCell = 2, kContacts = 3, kTracks = 4, kGenes = 5, kCage = 6 };
 
 uint64_t stream_seed(uint64_t seed, Stream s, uint64_t cell = 0, uint64_t chrom = 0) {
-  return mix64(mix64(mix64(seed ^ mix64(static_cast<uint64_t>(s))) ^ cell) ^ chrom);
+  return splitmix64(splitmix64(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(s))) ^ cell) ^ chrom);
 }
 
 class Rng {
@@ -393,15 +387,6 @@ class StagedFile {
   bool committed_ = false;
 };
 
-std::string iso_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return buf;
-}
-
 // One cooler v3 group of the .mcool (write_cooler_group, the schema mixhic-eval's .cool files
 // share): each chromosome's band as pixels sorted by (bin1, bin2) with genome-wide bin ids.
 void write_resolution(hid_t grp, const std::vector<ChromLayout>& chroms,
@@ -439,7 +424,7 @@ void write_mcool(const fs::path& path, const std::vector<ChromLayout>& chroms,
     h5::set_attr(file, "format", "HDF5::MCOOL");
     h5::set_attr(file, "format-version", int64_t{2});
     h5::Handle all = h5::create_group(file, "resolutions");
-    const std::string date = iso_now();
+    const std::string date = iso_utc_now();
     for (int64_t res : resolutions) {
       std::vector<ContactBand> bands;
       for (const ContactBand& b : finest) bands.push_back(coarsen(b, res / resolutions.front()));

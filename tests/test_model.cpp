@@ -32,7 +32,7 @@ std::string config_json(const ModelConfig& c) {
   return fmt::format(
       R"({{"embed_dim": {}, "depth": {}, "heads": {}, "mlp_ratio": {}, "n_tracks": {}, "window_bins": {}, "hic_bin_bp": {}, "track_bin_bp": {}, "mapping_loss": "{}", "task": "{}", "map_head": "{}", "barrier_dim": {}, "contrastive_pooling": "{}"}})",
       c.embed_dim, c.depth, c.heads, c.mlp_ratio, c.n_tracks, c.window_bins, c.hic_bin_bp, c.track_bin_bp,
-      c.mapping_loss, c.task, c.map_head, c.barrier_dim, c.contrastive_pooling);
+      c.mapping_loss, name_of(c.task), c.map_head, c.barrier_dim, c.contrastive_pooling);
 }
 
 std::pair<torch::Tensor, torch::Tensor> random_batch(const ModelConfig& c, int64_t B, torch::Dtype dtype) {
@@ -111,7 +111,7 @@ TEST(Model, TaskHeadsMatchThePyTorchTwin) {
       {"hic_map", "reference"}, {"hic_map", "decay"}, {"hic_map", "barrier"}, {"loop", "reference"}, {"expression", "reference"}};
   for (const auto& [task, map_head] : heads) {
     ModelConfig cfg = tiny_config();
-    cfg.task = task;
+    cfg.task = parse_task(task, "task");
     cfg.map_head = map_head;
     cfg.barrier_dim = 3;
     torch::manual_seed(7);
@@ -182,7 +182,7 @@ TEST(Model, EveryParameterReceivesAGradient) {
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
   }
   // the barrier map head: its barrier vectors and distance biases learn from the map loss
-  cfg.task = "hic_map";
+  cfg.task = Task::hic_map;
   cfg.map_head = "barrier";
   MixHicModel mapper(cfg);
   mapper->task_loss(hic, epi, torch::Tensor()).backward();
@@ -340,7 +340,7 @@ TEST(Model, PrismHeadAdjustsExpressionAndItsUniformityLossIsHandComputed) {
   EXPECT_EQ(prism_uniformity(torch::rand({2, 1, 4}), 2.0).item<double>(), 0.0);
 
   ModelConfig cfg = tiny_config();
-  cfg.task = "expression";
+  cfg.task = Task::expression;
   auto [hic, epi] = random_batch(cfg, 4, torch::kFloat32);
   torch::Tensor target = torch::rand({4, cfg.window_bins});
   // n = 0: the reference head, MSE against the target on both anchors
@@ -385,6 +385,6 @@ TEST(Model, PrismHeadAdjustsExpressionAndItsUniformityLossIsHandComputed) {
   }
   EXPECT_EQ(prism_params, 3 * 2 + 3 * 2 + 2);  // 3 convs, 3 BatchNorms (weight, bias), fc
   EXPECT_TRUE(MixHicModelImpl::is_head_key("prism_weights.fc.weight"));
-  cfg.task = "loop";
+  cfg.task = Task::loop;
   EXPECT_THROW(cfg.validate(), ConfigError);  // the Prism head is for expression only
 }

@@ -77,3 +77,24 @@ std::string hdf5_error_text();
                                    ::mixhic::hdf5_error_text()));                               \
     return mixhic_rc_;                                                                          \
   }())
+
+// CUDA runtime and NCCL calls (in files that include cuda_runtime_api.h / nccl.h): the error
+// string, and for NCCL's system/remote errors where to look next.
+#define MIXHIC_CUDA_CHECK(call)                                                                           \
+  do {                                                                                                    \
+    cudaError_t mixhic_e_ = (call);                                                                       \
+    if (mixhic_e_ != cudaSuccess)                                                                         \
+      throw ::mixhic::LibraryError(fmt::format("{}: {} failed: {}", ::mixhic::where(__FILE__, __LINE__), #call, \
+                                               cudaGetErrorString(mixhic_e_)));                           \
+  } while (0)
+
+#define MIXHIC_NCCL_CHECK(call)                                                                           \
+  do {                                                                                                    \
+    ncclResult_t mixhic_r_ = (call);                                                                      \
+    if (mixhic_r_ != ncclSuccess)                                                                         \
+      throw ::mixhic::LibraryError(fmt::format("{}: {} failed: {}{}", ::mixhic::where(__FILE__, __LINE__), #call, \
+                                               ncclGetErrorString(mixhic_r_),                             \
+                                               mixhic_r_ == ncclSystemError || mixhic_r_ == ncclRemoteError \
+                                                   ? "\n---> HINT: rerun with NCCL_DEBUG=INFO to see which rank or link failed" \
+                                                   : ""));                                                \
+  } while (0)

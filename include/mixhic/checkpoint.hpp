@@ -31,6 +31,7 @@ struct CheckpointFile {
 
 struct CheckpointManifest {
   static constexpr int kVersion = 1;
+  static constexpr const char* kFile = "MANIFEST";  // its name inside a checkpoint directory
   int64_t step = 0;
   int world_size = 0;
   std::string corpus_id;

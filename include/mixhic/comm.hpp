@@ -41,12 +41,19 @@ class Comm {
   // contiguous `in`, in rank order.
   virtual void allgather(const torch::Tensor& in, torch::Tensor& out) = 0;
   virtual void barrier() = 0;
+  // Blocking, on host values: `values[0..n)` become their sum (or maximum) over all ranks. The
+  // step's agreement (loss terms, stop signals, non-finite flags) and end-of-run figures.
+  enum class Reduce { sum, max };
+  virtual void allreduce_scalars(double* values, int n, Reduce op) = 0;
   // Ends the communicator without waiting for other ranks (failure path): NCCL's
   // ncclCommAbort; a no-op for MPI, whose MPI_Abort follows.
   virtual void abort() {}
 };
 
 std::unique_ptr<Comm> make_single_comm();
+// Comm::allreduce_scalars over MPI (the MPI communicator's, and NCCL's: host values go over
+// the MPI world that bootstrapped it rather than through a device round trip).
+void allreduce_host_scalars(const MpiWorld& world, double* values, int n, Comm::Reduce op);
 std::unique_ptr<Comm> make_mpi_comm(const MpiWorld& world);
 // CUDA tensors on `device`. Throws ConfigError when this build has no NCCL.
 std::unique_ptr<Comm> make_nccl_comm(const MpiWorld& world, int device);

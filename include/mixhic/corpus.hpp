@@ -1,5 +1,6 @@
 // corpus.hpp — reads a mixhic corpus (see dataprep/CORPUS_SCHEMA.md): geometry, per-sample
-// metadata and sample data, and validates a file for `mixhic-prep inspect`.
+// metadata and sample data, and validates a file for `mixhic-prep inspect`. Paths, dtypes and
+// attribute names come from corpus_schema.hpp; the writer is corpus_writer.hpp.
 //
 // Callers: mixhic-prep inspect, the tests, and the trainer's data loader (batch_loader.hpp). Per-sample
 // metadata is loaded whole at open (tens of bytes per sample); Hi-C windows and track rows are
@@ -12,6 +13,7 @@
 
 #include "mixhic/corpus_schema.hpp"
 #include "mixhic/h5.hpp"
+#include "mixhic/task.hpp"
 
 namespace mixhic {
 
@@ -34,15 +36,12 @@ class Corpus {
   const std::vector<int64_t>& chrom_lengths() const { return chrom_lengths_; }  // bp, as /chroms/length
   const std::vector<int64_t>& split_indices(int split) const { return splits_.at(split); }
   int64_t track_rows() const { return track_rows_; }
-  // "tiles" (also for corpora older than the attribute), "loops" or "tss".
-  const std::string& sample_source() const { return sample_source_; }
+  // Attribute sample-source (tiles also for corpora older than the attribute).
+  SampleSource sample_source() const { return sample_source_; }
   // "upper-triangle" (diagonal samples) or "full" (loop pairs: W x W, rows = anchor 1).
   const std::string& hic_layout() const { return hic_layout_; }
   // Stored Hi-C values per sample: triangle_size(W) or W*W.
-  int64_t hic_values() const {
-    const int64_t W = geometry_.window_bins;
-    return hic_layout_ == "full" ? W * W : corpus::triangle_size(W);
-  }
+  int64_t hic_values() const { return corpus::hic_values(geometry_.window_bins, hic_layout_); }
 
   // Loops: 1 positive, 0 negative, and the binned anchor starts (bp) of the BEDPE pair.
   bool has_labels() const { return !labels_.empty(); }
@@ -50,7 +49,7 @@ class Corpus {
   int64_t anchor1_bp(int64_t i) const { return anchor1_.at(i); }
   int64_t anchor2_bp(int64_t i) const { return anchor2_.at(i); }
   // TSS samples: the expression target (W floats, one per Hi-C bin), gene and TSS position.
-  bool has_targets() const { return sample_source_ == "tss"; }
+  bool has_targets() const { return sample_source_ == SampleSource::tss; }
   void read_target(int64_t i, float* out) const;
   const std::string& gene(int64_t i) const { return genes_.at(i); }
   int64_t tss_bp(int64_t i) const { return tss_.at(i); }
@@ -79,7 +78,8 @@ class Corpus {
 
   std::string path_;
   h5::Handle file_, hic_, signal_, target_;
-  std::string sample_source_ = "tiles", hic_layout_ = "upper-triangle";
+  SampleSource sample_source_ = SampleSource::tiles;
+  std::string hic_layout_ = corpus::kLayoutTriangle;
   std::vector<int8_t> labels_;
   std::vector<int64_t> anchor1_, anchor2_, tss_;
   std::vector<std::string> genes_;

@@ -45,6 +45,12 @@ class GradBuckets {
   // COLLECTIVE: launches what backward left, waits for every all-reduce, divides by the world size.
   // Parameters that received no gradient count as zero (unused_parameters() names them).
   void finish();
+  // The factor a rank's loss (a mean over its `local_rows` of the step's `global_batch` samples)
+  // is multiplied by before backward, so that finish()'s average over `world` ranks is the
+  // gradient of the mean over the global batch, whatever the split: local_rows * world / global.
+  static double loss_scale(int64_t local_rows, int64_t global_batch, int world) {
+    return double(local_rows) * world / double(global_batch);
+  }
   const std::vector<std::string>& unused_parameters() const { return unused_; }
 
   size_t bucket_count() const { return buckets_.size(); }

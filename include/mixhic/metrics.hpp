@@ -4,7 +4,7 @@
 // Called by mixhic-eval (model vs baselines) and unit-tested against scipy/sklearn/numpy on the
 // same arrays (tests/test_metrics.cpp, tests/oracles/check_metrics.py). Each function names the
 // reference it reproduces; where a reference is ambiguous or wrong, the comment says which
-// reading was chosen. Definitions: docs/mixhic-spec.md §4.2-4.4 and §6.1.
+// reading was chosen. Definitions: ../shared/docs/mixhic-spec.md (beside the checkout) §4.2-4.4 and §6.1.
 //
 // NaN: the scalar correlations propagate NaN like scipy (any NaN in -> NaN out); functions
 // documented as NaN-aware skip NaN pixels/pairs/samples instead and report how many counted.

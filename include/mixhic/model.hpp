@@ -275,7 +275,7 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::nn::Linear barrier{nullptr};  // map-head = barrier: decoder token -> per-bin barrier vector
   TrackWeightGenerator prism_weights{nullptr};  // expression with prism-contexts > 0
   torch::Tensor fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat);
-  void require_task(const char* task) const;
+  void require_task(Task task) const;
 };
 TORCH_MODULE(MixHicModel);
 

@@ -11,6 +11,7 @@
 
 #include "mixhic/config.hpp"
 #include "mixhic/corpus_schema.hpp"
+#include "mixhic/task.hpp"
 
 namespace mixhic {
 
@@ -33,7 +34,7 @@ struct ModelConfig {
   // Fine-tuning head built next to the backbone (trained by the downstream tasks):
   // none (pre-training) | hic_map (decoder + pairwise map head) | loop (classifier) |
   // expression (decoder + per-bin regressor)
-  std::string task = "none";
+  Task task = Task::none;
   // hic_map head. reference: sigmoid over the pairwise features, MSE (the reference code; on
   // maps whose values are mostly small its logits must span ~3 units, which AdamW at fine-tuning
   // learning rates does not reach: it predicts the mean map). decay: no sigmoid, no head dropout,
@@ -89,5 +90,7 @@ struct ModelConfig {
 };
 
 po::options_description model_options(ModelConfig& m);
+// Boost.Program_options' parser of a `task` value (found by argument-dependent lookup).
+void validate(boost::any& v, const std::vector<std::string>& values, Task*, int);
 
 }  // namespace mixhic

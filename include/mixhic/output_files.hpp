@@ -45,4 +45,8 @@ inline void replace_file(const std::string& path, const std::string& text) { rep
 // "1.2 GB", "350 MB", "12 KB": for messages about sizes.
 std::string human_bytes(double bytes);
 
+// The current time as "YYYY-MM-DDTHH:MM:SS" in UTC (ISO 8601, no zone suffix): the creation
+// date that the .cool and synthetic .mcool files record.
+std::string iso_utc_now();
+
 }  // namespace mixhic

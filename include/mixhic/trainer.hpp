@@ -2,12 +2,14 @@
 // bucketed gradient all-reduce, AdamW, checkpoints with exact resume, stop signals and failure
 // handling. Called by src/trainer/main.cpp; the pieces it drives have their own headers:
 // batch_loader.hpp (data), grad_buckets.hpp + comm.hpp (gradients), optimizer.hpp,
-// checkpoint.hpp, training_log.hpp, batch_statistics.hpp.
+// checkpoint.hpp (the commit protocol) + run_state.hpp (what a checkpoint holds),
+// watchdog.hpp (stop signals, hangs), training_log.hpp, batch_statistics.hpp.
 //
 // One step, on every rank: take this rank's slice of the global batch from the loader thread;
 // forward; backward, during which full gradient buckets are all-reduced; wait for the rest and
-// average; one small all-reduce agrees on the loss values, a pending stop signal and non-finite
-// values; clip; AdamW. Everything that decides the result (sample order, augmentation, batch
+// average; one small all-reduce (Comm::allreduce_scalars: the step's agreement) agrees on the
+// loss values, a pending stop signal and non-finite values; clip; AdamW. With one rank the
+// communicator is the single-process one, so a whole run also works inside a test process. Everything that decides the result (sample order, augmentation, batch
 // statistics, the update) is a function of (config, step), not of timing or world size.
 #pragma once
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "mixhic/check.hpp"
+#include "mixhic/task.hpp"
 
 namespace mixhic {
 
@@ -20,6 +21,7 @@ std::string value_text(const boost::any& v) {
   if (auto p = boost::any_cast<uint64_t>(&v)) return std::to_string(*p);
   if (auto p = boost::any_cast<double>(&v)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<bool>(&v)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<Task>(&v)) return name_of(*p);
   return "?";
 }
 }  // namespace

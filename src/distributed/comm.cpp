@@ -23,6 +23,7 @@ class SingleComm : public Comm {
   void broadcast(torch::Tensor&, int) override {}
   void allgather(const torch::Tensor& in, torch::Tensor& out) override { out.view(-1).copy_(in.reshape(-1)); }
   void barrier() override {}
+  void allreduce_scalars(double*, int, Reduce) override {}
 };
 
 MPI_Datatype mpi_type(const torch::Tensor& t) {
@@ -88,12 +89,20 @@ class MpiComm : public Comm {
                                    static_cast<int>(in.numel()), mpi_type(in), world_.comm));
   }
   void barrier() override { MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm)); }
+  void allreduce_scalars(double* values, int n, Reduce op) override {
+    allreduce_host_scalars(world_, values, n, op);
+  }
 
  private:
   MpiWorld world_;
 };
 
 }  // namespace
+
+void allreduce_host_scalars(const MpiWorld& world, double* values, int n, Comm::Reduce op) {
+  MIXHIC_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, op == Comm::Reduce::sum ? MPI_SUM : MPI_MAX,
+                                 world.comm));
+}
 
 std::unique_ptr<Comm> make_single_comm() { return std::make_unique<SingleComm>(); }
 std::unique_ptr<Comm> make_mpi_comm(const MpiWorld& world) { return std::make_unique<MpiComm>(world); }

@@ -9,25 +9,6 @@
 #ifdef MIXHIC_HAVE_NCCL
 #include <cuda_runtime_api.h>
 #include <nccl.h>
-
-#define MIXHIC_CUDA_CHECK(call)                                                                           \
-  do {                                                                                                    \
-    cudaError_t mixhic_e_ = (call);                                                                       \
-    if (mixhic_e_ != cudaSuccess)                                                                         \
-      throw ::mixhic::LibraryError(fmt::format("{}: {} failed: {}", ::mixhic::where(__FILE__, __LINE__), #call, \
-                                               cudaGetErrorString(mixhic_e_)));                           \
-  } while (0)
-
-#define MIXHIC_NCCL_CHECK(call)                                                                           \
-  do {                                                                                                    \
-    ncclResult_t mixhic_r_ = (call);                                                                      \
-    if (mixhic_r_ != ncclSuccess)                                                                         \
-      throw ::mixhic::LibraryError(fmt::format("{}: {} failed: {}{}", ::mixhic::where(__FILE__, __LINE__), #call, \
-                                               ncclGetErrorString(mixhic_r_),                             \
-                                               mixhic_r_ == ncclSystemError || mixhic_r_ == ncclRemoteError \
-                                                   ? "\n---> HINT: rerun with NCCL_DEBUG=INFO to see which rank or link failed" \
-                                                   : ""));                                                \
-  } while (0)
 #endif
 
 namespace mixhic {
@@ -109,6 +90,9 @@ class NcclComm : public Comm {
   void barrier() override {
     MIXHIC_CUDA_CHECK(cudaStreamSynchronize(compute_));
     MIXHIC_MPI_CHECK(MPI_Barrier(world_.comm));
+  }
+  void allreduce_scalars(double* values, int n, Reduce op) override {
+    allreduce_host_scalars(world_, values, n, op);
   }
   void abort() override {
     if (comm_) ncclCommAbort(comm_);

@@ -3,17 +3,9 @@
 #include <numeric>
 
 #include "mixhic/mpi_world.hpp"
+#include "mixhic/rng.hpp"
 
 namespace mixhic {
-
-namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-}  // namespace
 
 std::vector<int64_t> epoch_permutation(uint64_t seed, int64_t epoch, int64_t n) {
   std::vector<int64_t> order(n);

@@ -23,8 +23,8 @@
 #include "mixhic/model.hpp"
 #include "mixhic/model_config.hpp"
 #include "mixhic/output_files.hpp"
+#include "mixhic/run_state.hpp"
 #include "mixhic/state_dict.hpp"
-#include "mixhic/train_config.hpp"
 
 namespace mixhic {
 
@@ -72,30 +72,14 @@ struct EvalModel {
   MixHicModel net{nullptr};
 };
 
-// Options of a stored INI file (a checkpoint's model.ini / train.ini) into their struct.
-void read_ini(const std::string& path, const po::options_description& table) {
-  std::string prog = "mixhic-eval", flag = "--config", file = path;
-  char* argv[] = {prog.data(), flag.data(), file.data()};
-  parse_options(3, argv, 1, table);
-}
-
 EvalModel load_model(const std::string& spec, const Corpus& corpus) {
+  InferenceModel loaded = load_for_inference(spec.substr(spec.find('=') + 1), corpus.geometry());
   EvalModel m;
   m.name = spec.substr(0, spec.find('='));
-  m.checkpoint = resolve_checkpoint(spec.substr(spec.find('=') + 1));
-  read_ini(m.checkpoint + "/model.ini", model_options(m.config));
-  TrainConfig train;
-  read_ini(m.checkpoint + "/train.ini", train_options(train));
-  m.loop_modality = train.loop_modality;
-  if (m.config.task == "none")
-    throw InputFormatError(m.checkpoint + "/model.ini", "task",
-                           "a fine-tuned model (hic_map | loop | expression)",
-                           "none: a pre-training checkpoint has no task head; fine-tune it with mixhic-train first");
-  m.config.from_corpus_geometry(corpus.geometry());
-  m.config.validate();
-  m.net = MixHicModel(m.config);
-  load_state_dict(*m.net, m.checkpoint + "/model.pt");
-  m.net->eval();
+  m.checkpoint = loaded.checkpoint;
+  m.config = loaded.config;
+  m.loop_modality = loaded.loop_modality;
+  m.net = loaded.net;
   return m;
 }
 
@@ -124,7 +108,7 @@ struct BlockPredictions {
 
 BlockPredictions predict_block(std::vector<EvalModel>& models, const Corpus& corpus,
                                const std::vector<int64_t>& samples, int64_t batch) {
-  const std::string& task = models[0].config.task;
+  const Task task = models[0].config.task;
   BlockPredictions out;
   out.by_model.resize(models.size());
   auto append = [](std::vector<float>& to, const torch::Tensor& t) {
@@ -137,7 +121,7 @@ BlockPredictions predict_block(std::vector<EvalModel>& models, const Corpus& cor
     SampleBatch sb = BatchLoader::read(corpus, chunk, Augmentation{}, 0, 0);
     for (size_t m = 0; m < models.size(); ++m)
       append(out.by_model[m], models[m].net->predict(sb.hic, sb.epi, models[m].loop_modality));
-    append(out.truth, task == "hic_map" ? sb.hic : sb.target);
+    append(out.truth, task == Task::hic_map ? sb.hic : sb.target);
   }
   return out;
 }
@@ -401,21 +385,23 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
     for (const auto& m : models) {
       if (m.config.task != models[0].config.task)
         throw ConfigError(fmt::format("model: {} is a {} model, {} a {} model; one mixhic-eval run scores one task",
-                                      models[0].name, models[0].config.task, m.name, m.config.task));
+                                      models[0].name, name_of(models[0].config.task), m.name,
+                                      name_of(m.config.task)));
       if (m.name.find_first_of("/\\ \t") != std::string::npos)
         throw ConfigError(fmt::format("model: name '{}' is used in file names; use letters, digits, - or _", m.name));
     }
-    const std::string& source = corpus->sample_source();
-    const std::string& task = models[0].config.task;
-    if ((task == "loop") != (source == "loops") || (task == "expression" && source != "tss"))
-      throw InputFormatError(cfg.corpus, "sample-source", fmt::format("a corpus for task = {}", task), source);
+    const SampleSource source = corpus->sample_source();
+    const Task task = models[0].config.task;
+    if (!task_accepts(task, source))
+      throw InputFormatError(cfg.corpus, "sample-source", fmt::format("a corpus for task = {}", name_of(task)),
+                             name_of(source));
   });
-  const std::string task = models[0].config.task;
+  const Task task = models[0].config.task;
   const int64_t W = corpus->geometry().window_bins;
   Block mine = block_of(int64_t(all.size()), world.rank, world.size);
   std::vector<int64_t> my_samples(all.begin() + mine.begin, all.begin() + mine.end);
   log::info("{} {} samples of {} ({} per rank), task {}, {} model(s)", all.size(), cfg.split, cfg.corpus,
-            my_samples.size(), task, models.size());
+            my_samples.size(), name_of(task), models.size());
 
   auto t0 = std::chrono::steady_clock::now();
   BlockPredictions mine_predicted;
@@ -427,7 +413,7 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
   }
   std::vector<float> truth = gather_blocks(world, mine_predicted.truth);
   std::vector<double> decay;
-  if (task == "hic_map") {
+  if (task == Task::hic_map) {
     if (cfg.baseline_corpus.empty()) {
       decay = distance_decay_map(world, *corpus);
     } else {
@@ -451,20 +437,20 @@ int run_evaluation(const MpiWorld& world, const EvalConfig& cfg, const std::stri
     fs::create_directories(cfg.out_dir);
     std::vector<std::string> columns;
     for (const auto& m : models) columns.push_back(m.name);
-    if (task == "hic_map") columns.push_back("distance-decay");
+    if (task == Task::hic_map) columns.push_back("distance-decay");
     metrics::MetricTable table(columns);
-    if (task == "hic_map") evaluate_maps(cfg, *corpus, all, models, preds, truth, decay, table);
-    else if (task == "loop") evaluate_loops(cfg, *corpus, all, models, preds, truth, table);
+    if (task == Task::hic_map) evaluate_maps(cfg, *corpus, all, models, preds, truth, decay, table);
+    else if (task == Task::loop) evaluate_loops(cfg, *corpus, all, models, preds, truth, table);
     else evaluate_expression(cfg, *corpus, all, models, preds, truth, table);
     table.write_csv(cfg.out_dir + "/metrics.csv");
     table.write_json(cfg.out_dir + "/metrics.json");
     replace_file(cfg.out_dir + "/command.txt", command_line + "\n");
-    const std::string unit = task == "hic_map"      ? fmt::format("{} x {} maps", W, W)
-                             : task == "loop"       ? std::string("anchor pairs")
-                                                    : fmt::format("TSS windows of {} bins", W);
-    log::info("{} on the {} split ({} {} at {} bp):\n{}", task, cfg.split, all.size(), unit,
+    const std::string unit = task == Task::hic_map ? fmt::format("{} x {} maps", W, W)
+                             : task == Task::loop  ? std::string("anchor pairs")
+                                                   : fmt::format("TSS windows of {} bins", W);
+    log::info("{} on the {} split ({} {} at {} bp):\n{}", name_of(task), cfg.split, all.size(), unit,
               corpus->geometry().hic_bin_bp, table.to_text());
-    log::info("wrote {}/metrics.csv, metrics.json and the {} outputs", cfg.out_dir, task);
+    log::info("wrote {}/metrics.csv, metrics.json and the {} outputs", cfg.out_dir, name_of(task));
   });
   return 0;
 }

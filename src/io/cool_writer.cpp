@@ -4,12 +4,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <limits>
 
 #include "mixhic/check.hpp"
 #include "mixhic/h5.hpp"
+#include "mixhic/output_files.hpp"
 
 namespace mixhic {
 
@@ -102,15 +102,6 @@ void write_column(hid_t loc, const std::string& path, const std::vector<T>& valu
   if (n) MIXHIC_H5_CHECK(H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
 }
 
-std::string iso_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return buf;
-}
-
 }  // namespace
 
 template <typename Count>
@@ -145,7 +136,7 @@ void write_cooler_group(hid_t group, const std::vector<CoolChrom>& chroms, int64
   h5::set_attr(group, "nchroms", static_cast<int64_t>(chroms.size()));
   h5::set_attr(group, "nnz", static_cast<int64_t>(count.size()));
   h5::set_attr(group, "generated-by", attrs.generated_by);
-  h5::set_attr(group, "creation-date", attrs.creation_date.empty() ? iso_now() : attrs.creation_date);
+  h5::set_attr(group, "creation-date", attrs.creation_date.empty() ? iso_utc_now() : attrs.creation_date);
   h5::set_attr(group, "metadata", attrs.metadata);
   if (!attrs.genome_assembly.empty()) h5::set_attr(group, "genome-assembly", attrs.genome_assembly);
 

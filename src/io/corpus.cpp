@@ -54,39 +54,57 @@ uint64_t corpus_id(const Geometry& g, const std::vector<uint64_t>& digests) {
 
 }  // namespace corpus
 
+namespace {
+
+// A whole 1-D dataset of the schema, as its element type.
+template <const corpus::Dataset& D>
+std::vector<corpus::element_t<D.dtype>> read_column(hid_t file) {
+  if constexpr (D.dtype == corpus::Dtype::string) return h5::read_strings(file, D.path);
+  else return h5::read_1d<corpus::element_t<D.dtype>>(file, D.path);
+}
+
+}  // namespace
+
 Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
+  namespace attr = corpus::attr;
   file_ = h5::open_read(path, /*random_access=*/true, comm);
-  if (!h5::has_attr(file_, "format") || h5::attr_string(file_, "format") != corpus::kFormat)
-    throw InputFormatError(path, "attribute 'format'", fmt::format("'{}' (a corpus written by mixhic-prep)", corpus::kFormat),
-                           h5::has_attr(file_, "format") ? "'" + h5::attr_string(file_, "format") + "'" : "missing");
-  int64_t version = h5::attr_int(file_, "format-version");
+  const std::string format_field = fmt::format("attribute '{}'", attr::kFormat);
+  if (!h5::has_attr(file_, attr::kFormat) || h5::attr_string(file_, attr::kFormat) != corpus::kFormat)
+    throw InputFormatError(path, format_field, fmt::format("'{}' (a corpus written by mixhic-prep)", corpus::kFormat),
+                           h5::has_attr(file_, attr::kFormat) ? "'" + h5::attr_string(file_, attr::kFormat) + "'" : "missing");
+  int64_t version = h5::attr_int(file_, attr::kFormatVersion);
   if (version != corpus::kFormatVersion)
-    throw InputFormatError(path, "format-version", fmt::format("{} (this build reads version {})", corpus::kFormatVersion, corpus::kFormatVersion),
+    throw InputFormatError(path, attr::kFormatVersion, fmt::format("{} (this build reads version {})", corpus::kFormatVersion, corpus::kFormatVersion),
                            fmt::format("{}: re-run mixhic-prep with this build to rewrite the corpus", version));
-  corpus_id_ = h5::attr_string(file_, "corpus-id");
+  corpus_id_ = h5::attr_string(file_, attr::kCorpusId);
 
-  h5::Handle geo = h5::open_group(file_, "geometry");
-  geometry_.hic_bin_bp = h5::attr_int(geo, "hic-bin-bp");
-  geometry_.window_bins = h5::attr_int(geo, "window-bins");
-  geometry_.stride_bp = h5::attr_int(geo, "stride-bp");
-  geometry_.track_bin_bp = h5::attr_int(geo, "track-bin-bp");
-  geometry_.track_bins_per_anchor = h5::attr_int(geo, "track-bins-per-anchor");
-  hic_layout_ = h5::attr_string(geo, "hic-layout");
-  if (hic_layout_ != "upper-triangle" && hic_layout_ != "full")
-    throw InputFormatError(path, "geometry/hic-layout", "'upper-triangle' or 'full'", hic_layout_);
+  h5::Handle geo = h5::open_group(file_, corpus::kGeometryGroup.path);
+  geometry_.hic_bin_bp = h5::attr_int(geo, attr::kHicBinBp);
+  geometry_.window_bins = h5::attr_int(geo, attr::kWindowBins);
+  geometry_.stride_bp = h5::attr_int(geo, attr::kStrideBp);
+  geometry_.track_bin_bp = h5::attr_int(geo, attr::kTrackBinBp);
+  geometry_.track_bins_per_anchor = h5::attr_int(geo, attr::kTrackBinsPerAnchor);
+  hic_layout_ = h5::attr_string(geo, attr::kHicLayout);
+  if (hic_layout_ != corpus::kLayoutTriangle && hic_layout_ != corpus::kLayoutFull)
+    throw InputFormatError(path, fmt::format("{}/{}", corpus::kGeometryGroup.path, attr::kHicLayout),
+                           fmt::format("'{}' or '{}'", corpus::kLayoutTriangle, corpus::kLayoutFull), hic_layout_);
   // Corpora written before sample-source existed hold tiles.
-  sample_source_ = h5::has_attr(file_, "sample-source") ? h5::attr_string(file_, "sample-source") : "tiles";
-  if (sample_source_ != "tiles" && sample_source_ != "loops" && sample_source_ != "tss")
-    throw InputFormatError(path, "attribute 'sample-source'", "'tiles', 'loops' or 'tss'", sample_source_);
+  const std::string source = h5::has_attr(file_, attr::kSampleSource) ? h5::attr_string(file_, attr::kSampleSource)
+                                                                      : name_of(SampleSource::tiles);
+  try {
+    sample_source_ = parse_sample_source(source, attr::kSampleSource);
+  } catch (const ConfigError&) {  // a file, not a config: say which file
+    throw InputFormatError(path, fmt::format("attribute '{}'", attr::kSampleSource), "'tiles', 'loops' or 'tss'", source);
+  }
 
-  track_names_ = h5::read_strings(file_, "tracks/name");
-  cell_names_ = h5::read_strings(file_, "cells/name");
-  chrom_names_ = h5::read_strings(file_, "chroms/name");
-  chrom_lengths_ = h5::read_1d<int64_t>(file_, "chroms/length");
+  track_names_ = read_column<corpus::kTrackName>(file_);
+  cell_names_ = read_column<corpus::kCellName>(file_);
+  chrom_names_ = read_column<corpus::kChromName>(file_);
+  chrom_lengths_ = read_column<corpus::kChromLength>(file_);
   geometry_.n_tracks = static_cast<int64_t>(track_names_.size());
 
-  hic_ = h5::open_dataset(file_, corpus::kSampleHic);
-  signal_ = h5::open_dataset(file_, corpus::kTrackSignal);
+  hic_ = h5::open_dataset(file_, corpus::kSampleHic.path);
+  signal_ = h5::open_dataset(file_, corpus::kTrackSignal.path);
   const auto contiguous_offset = [](hid_t d) -> int64_t {
     haddr_t a = H5Dget_offset(d);  // HADDR_UNDEF unless contiguous and allocated
     return a == HADDR_UNDEF ? -1 : static_cast<int64_t>(a);
@@ -97,21 +115,21 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   auto sig_shape = h5::shape(signal_);
   const int64_t W = geometry_.window_bins;
   if (hic_shape.size() != 2 || int64_t(hic_shape[1]) != hic_values())
-    throw InputFormatError(path, corpus::kSampleHic, fmt::format("shape (N, {}) for hic-layout {}", hic_values(), hic_layout_));
+    throw InputFormatError(path, corpus::kSampleHic.path, fmt::format("shape (N, {}) for hic-layout {}", hic_values(), hic_layout_));
   if (sig_shape.size() != 2 || int64_t(sig_shape[1]) != geometry_.n_tracks)
-    throw InputFormatError(path, corpus::kTrackSignal, fmt::format("shape (R, {})", geometry_.n_tracks));
+    throw InputFormatError(path, corpus::kTrackSignal.path, fmt::format("shape (R, {})", geometry_.n_tracks));
   track_rows_ = static_cast<int64_t>(sig_shape[0]);
   int64_t n = static_cast<int64_t>(hic_shape[0]);
 
-  auto cell = h5::read_1d<int16_t>(file_, corpus::kSampleCell);
-  auto chrom = h5::read_1d<int32_t>(file_, corpus::kSampleChrom);
-  auto s1 = h5::read_1d<int64_t>(file_, corpus::kSampleStart1);
-  auto s2 = h5::read_1d<int64_t>(file_, corpus::kSampleStart2);
-  auto r1 = h5::read_1d<int64_t>(file_, corpus::kSampleTrackRow1);
-  auto r2 = h5::read_1d<int64_t>(file_, corpus::kSampleTrackRow2);
-  auto split = h5::read_1d<int8_t>(file_, corpus::kSampleSplit);
-  auto nz = h5::read_1d<float>(file_, corpus::kSampleNonzero);
-  auto masked = h5::read_1d<int16_t>(file_, corpus::kSampleMasked);
+  auto cell = read_column<corpus::kSampleCell>(file_);
+  auto chrom = read_column<corpus::kSampleChrom>(file_);
+  auto s1 = read_column<corpus::kSampleStart1>(file_);
+  auto s2 = read_column<corpus::kSampleStart2>(file_);
+  auto r1 = read_column<corpus::kSampleTrackRow1>(file_);
+  auto r2 = read_column<corpus::kSampleTrackRow2>(file_);
+  auto split = read_column<corpus::kSampleSplit>(file_);
+  auto nz = read_column<corpus::kSampleNonzero>(file_);
+  auto masked = read_column<corpus::kSampleMasked>(file_);
   for (auto* v : {&s1, &s2, &r1, &r2})
     if (int64_t(v->size()) != n) throw InputFormatError(path, "samples/*", fmt::format("{} rows like samples/hic", n));
   if (int64_t(cell.size()) != n || int64_t(chrom.size()) != n || int64_t(split.size()) != n ||
@@ -126,33 +144,37 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
         m.track_row1 < 0 || m.track_row1 + A > track_rows_ || m.track_row2 < 0 || m.track_row2 + A > track_rows_)
       throw InputFormatError(path, fmt::format("sample {}", i), "cell, chrom and track rows inside their tables");
   }
-  for (const char* s : {"splits/train", "splits/val", "splits/test"}) splits_.push_back(h5::read_1d<int64_t>(file_, s));
+  // In the order of the split codes: 0 train, 1 val, 2 test.
+  splits_.push_back(read_column<corpus::kSplitTrain>(file_));
+  splits_.push_back(read_column<corpus::kSplitVal>(file_));
+  splits_.push_back(read_column<corpus::kSplitTest>(file_));
 
-  auto need_rows = [&](const char* name, size_t rows) {
-    if (int64_t(rows) != n) throw InputFormatError(path, name, fmt::format("{} rows like samples/hic", n), std::to_string(rows));
+  auto need_rows = [&](const corpus::Dataset& d, size_t rows) {
+    if (int64_t(rows) != n) throw InputFormatError(path, d.path, fmt::format("{} rows like samples/hic", n), std::to_string(rows));
   };
-  if (sample_source_ == "loops") {
-    labels_ = h5::read_1d<int8_t>(file_, corpus::kSampleLabel);
-    anchor1_ = h5::read_1d<int64_t>(file_, corpus::kSampleAnchor1);
-    anchor2_ = h5::read_1d<int64_t>(file_, corpus::kSampleAnchor2);
+  if (sample_source_ == SampleSource::loops) {
+    labels_ = read_column<corpus::kSampleLabel>(file_);
+    anchor1_ = read_column<corpus::kSampleAnchor1>(file_);
+    anchor2_ = read_column<corpus::kSampleAnchor2>(file_);
     need_rows(corpus::kSampleLabel, labels_.size());
     need_rows(corpus::kSampleAnchor1, anchor1_.size());
     need_rows(corpus::kSampleAnchor2, anchor2_.size());
   }
-  if (sample_source_ == "tss") {
-    target_ = h5::open_dataset(file_, corpus::kSampleTarget);
+  if (sample_source_ == SampleSource::tss) {
+    target_ = h5::open_dataset(file_, corpus::kSampleTarget.path);
     auto ts = h5::shape(target_);
     if (ts.size() != 2 || int64_t(ts[0]) != n || int64_t(ts[1]) != W)
-      throw InputFormatError(path, corpus::kSampleTarget, fmt::format("shape ({}, {})", n, W));
-    tss_ = h5::read_1d<int64_t>(file_, corpus::kSampleTss);
-    genes_ = h5::read_strings(file_, corpus::kSampleGene);
+      throw InputFormatError(path, corpus::kSampleTarget.path, fmt::format("shape ({}, {})", n, W));
+    tss_ = read_column<corpus::kSampleTss>(file_);
+    genes_ = read_column<corpus::kSampleGene>(file_);
     need_rows(corpus::kSampleTss, tss_.size());
     need_rows(corpus::kSampleGene, genes_.size());
   }
 }
 
 void Corpus::read_target(int64_t i, float* out) const {
-  if (!has_targets()) throw InputFormatError(path_, corpus::kSampleTarget, "present (sample-source tss)", sample_source_);
+  if (!has_targets())
+    throw InputFormatError(path_, corpus::kSampleTarget.path, "present (sample-source tss)", name_of(sample_source_));
   h5::read_rows(target_, i, 1, out);
 }
 
@@ -172,7 +194,7 @@ corpus::SampleExtras Corpus::extras(int64_t i, float* target) const {
 void Corpus::read_hic_packed(int64_t i, float* out) const { h5::read_rows(hic_, i, 1, out); }
 
 void Corpus::read_hic(int64_t i, float* out) const {
-  if (hic_layout_ == "full") return read_hic_packed(i, out);
+  if (hic_layout_ == corpus::kLayoutFull) return read_hic_packed(i, out);
   std::vector<float> packed(corpus::triangle_size(geometry_.window_bins));
   read_hic_packed(i, packed.data());
   corpus::unpack_triangle(packed.data(), geometry_.window_bins, out);
@@ -204,7 +226,7 @@ std::string Corpus::recompute_corpus_id() const {
   const int64_t nh = hic_values();
   const int64_t nt = geometry_.track_bins_per_anchor * geometry_.n_tracks;
   std::vector<float> hic(nh), t1(nt), t2(nt), target(geometry_.window_bins);
-  const bool downstream = sample_source_ != "tiles";
+  const bool downstream = sample_source_ != SampleSource::tiles;
   std::vector<uint64_t> digests(meta_.size());
   for (int64_t i = 0; i < n_samples(); ++i) {
     read_hic_packed(i, hic.data());
@@ -219,17 +241,18 @@ std::string Corpus::recompute_corpus_id() const {
 }
 
 std::string Corpus::summary() const {
+  namespace attr = corpus::attr;
   const auto& g = geometry_;
   std::string s;
   s += fmt::format("corpus      {}\n", path_);
   s += fmt::format("format      {} v{}, corpus-id {}, sample-kind {}\n", corpus::kFormat, corpus::kFormatVersion,
-                   corpus_id_, h5::attr_string(file_, "sample-kind"));
+                   corpus_id_, h5::attr_string(file_, attr::kSampleKind));
   s += fmt::format("geometry    {} bp Hi-C bins, {}x{} windows ({} kb), stride {} bp, {} track bins of {} bp per anchor\n",
                    g.hic_bin_bp, g.window_bins, g.window_bins, g.window_bins * g.hic_bin_bp / 1000, g.stride_bp,
                    g.track_bins_per_anchor, g.track_bin_bp);
   s += fmt::format("cells       {}\n", fmt::join(cell_names_, ", "));
   s += fmt::format("tracks      {}\n", fmt::join(track_names_, ", "));
-  s += fmt::format("samples     {} {} (train {}, val {}, test {})\n", n_samples(), sample_source_, splits_[0].size(),
+  s += fmt::format("samples     {} {} (train {}, val {}, test {})\n", n_samples(), name_of(sample_source_), splits_[0].size(),
                    splits_[1].size(), splits_[2].size());
   if (has_labels()) {
     int64_t pos = 0;
@@ -241,22 +264,22 @@ std::string Corpus::summary() const {
   for (auto& m : meta_) ++per[{m.cell, m.chrom}];
   for (auto& [key, count] : per)
     s += fmt::format("  {:<12} {:<8} {:>8} samples\n", cell_names_[key.first], chrom_names_[key.second], count);
-  h5::Handle norm = h5::open_group(file_, "normalization");
-  s += fmt::format("hic         balance {}, transform {}\n", h5::attr_string(norm, "hic-balance"),
-                   h5::attr_string(norm, "hic-transform"));
-  s += fmt::format("tracks      transform {}, z-score {}\n", h5::attr_string(norm, "track-transform"),
-                   h5::attr_int(norm, "track-zscore") ? "yes" : "no");
-  h5::Handle filt = h5::open_group(file_, "filters");
+  h5::Handle norm = h5::open_group(file_, corpus::kNormalizationGroup.path);
+  s += fmt::format("hic         balance {}, transform {}\n", h5::attr_string(norm, attr::kHicBalance),
+                   h5::attr_string(norm, attr::kHicTransform));
+  s += fmt::format("tracks      transform {}, z-score {}\n", h5::attr_string(norm, attr::kTrackTransform),
+                   h5::attr_int(norm, attr::kTrackZscore) ? "yes" : "no");
+  h5::Handle filt = h5::open_group(file_, corpus::kFiltersGroup.path);
   s += fmt::format("filters     {} windows enumerated, {} kept; rejected: {} sparse (< {} non-zero), {} masked, {} non-finite, {} blacklist\n",
-                   h5::attr_int(filt, "n-enumerated"), h5::attr_int(filt, "n-kept"), h5::attr_int(filt, "n-rejected-sparse"),
-                   h5::attr_double(filt, "min-nonzero-fraction"), h5::attr_int(filt, "n-rejected-masked"),
-                   h5::attr_int(filt, "n-rejected-nonfinite"), h5::attr_int(filt, "n-rejected-blacklist"));
+                   h5::attr_int(filt, attr::kEnumerated), h5::attr_int(filt, attr::kKept), h5::attr_int(filt, attr::kRejectedSparse),
+                   h5::attr_double(filt, attr::kMinNonzeroFraction), h5::attr_int(filt, attr::kRejectedMasked),
+                   h5::attr_int(filt, attr::kRejectedNonfinite), h5::attr_int(filt, attr::kRejectedBlacklist));
   double hic_bytes = 4.0 * hic_values();
   double track_bytes = n_samples() ? 4.0 * track_rows_ * g.n_tracks / n_samples() : 0;
   s += fmt::format("storage     {:.0f} B Hi-C + {:.0f} B tracks + 45 B metadata = {:.1f} KB per sample ({} track rows)\n",
                    hic_bytes, track_bytes, (hic_bytes + track_bytes + 45) / 1000, track_rows_);
-  h5::Handle prov = h5::open_group(file_, "provenance");
-  s += fmt::format("written by  {} on {} rank(s)\n", h5::attr_string(prov, "command-line"), h5::attr_int(prov, "ranks"));
+  h5::Handle prov = h5::open_group(file_, corpus::kProvenanceGroup.path);
+  s += fmt::format("written by  {} on {} rank(s)\n", h5::attr_string(prov, attr::kCommandLine), h5::attr_int(prov, attr::kRanks));
   return s;
 }
 

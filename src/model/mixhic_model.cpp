@@ -76,27 +76,27 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
   map_independent_proj = register_module("map_independent_proj", torch::nn::Linear(D, D / 2));
   mlp_e2m = register_module("mlp_e2m", torch::nn::Linear(D, D));
   mlp_m2e = register_module("mlp_m2e", torch::nn::Linear(D, D));
-  if (cfg.task == "none") return;
+  if (cfg.task == Task::none) return;
   // Heads, with the reference downstream models' keys: fusion_block.blocks.*, seq_upsampleTrans.*,
   // classifier.* (initialised like the reference's encoders).
   auto fusion = register_module("fusion_block", std::make_shared<torch::nn::Module>());
   fusion_blocks_ = fusion->register_module("blocks", torch::nn::ModuleList());
   for (int64_t b = 0; b < cfg.depth; ++b) fusion_blocks_->push_back(FusionBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout));
   int64_t head_in = D, hidden = 32;
-  if (cfg.task != "loop") {
+  if (cfg.task != Task::loop) {
     seq_upsampleTrans = register_module("seq_upsampleTrans", EpiDecoder(cfg));
     head_in = 2 * C;
-    hidden = cfg.task == "expression" ? 128 : 32;
+    hidden = cfg.task == Task::expression ? 128 : 32;
   }
-  const bool barrier_head = cfg.task == "hic_map" && cfg.map_head == "barrier";
-  const bool decay_head = cfg.task == "hic_map" && (cfg.map_head == "decay" || barrier_head);
+  const bool barrier_head = cfg.task == Task::hic_map && cfg.map_head == "barrier";
+  const bool decay_head = cfg.task == Task::hic_map && (cfg.map_head == "decay" || barrier_head);
   if (barrier_head) {
     barrier = register_module("barrier", torch::nn::Linear(head_in, cfg.barrier_dim));
     head_in += cfg.barrier_dim;
   }
   torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(),
                              torch::nn::Dropout(decay_head ? 0.0 : 0.5), torch::nn::Linear(hidden, 1));
-  if (cfg.task != "expression" && !decay_head) head->push_back(torch::nn::Sigmoid());
+  if (cfg.task != Task::expression && !decay_head) head->push_back(torch::nn::Sigmoid());
   if (decay_head) dist_bias = register_parameter("dist_bias", torch::zeros({cfg.window_bins}));
   if (cfg.prism_contexts > 0)
     prism_weights = register_module("prism_weights", TrackWeightGenerator(cfg.n_tracks, C, cfg.prism_contexts));
@@ -107,9 +107,10 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
   if (barrier) reference_init(*barrier);
 }
 
-void MixHicModelImpl::require_task(const char* task) const {
+void MixHicModelImpl::require_task(Task task) const {
   if (cfg_.task != task)
-    throw ConfigError(fmt::format("this model was built with task '{}', not '{}' (set task = {})", cfg_.task, task, task));
+    throw ConfigError(fmt::format("this model was built with task '{}', not '{}' (set task = {})", name_of(cfg_.task),
+                                  name_of(task), name_of(task)));
 }
 
 torch::Tensor MixHicModelImpl::fuse(const torch::Tensor& epi_concat, const torch::Tensor& hic_concat) {
@@ -138,7 +139,7 @@ torch::Tensor between_sums(const torch::Tensor& b) {
 }  // namespace
 
 torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
-  require_task("hic_map");
+  require_task(Task::hic_map);
   EpiFeatures ef = encode_epi(epi);
   auto [share, specific] = interaction(ef.bottleneck, true);
   torch::Tensor epi_concat = torch::cat({share, specific}, -1);
@@ -158,7 +159,7 @@ torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
 }
 
 torch::Tensor MixHicModelImpl::predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
-  require_task("loop");
+  require_task(Task::loop);
   torch::Tensor pooled;
   if (modality == "hic") {
     pooled = encode_hic(hic).mean(1);
@@ -182,7 +183,7 @@ torch::Tensor MixHicModelImpl::predict_expression(const torch::Tensor& hic, cons
 }
 
 MixHicModelImpl::ExpressionOutput MixHicModelImpl::expression_outputs(const torch::Tensor& hic, const torch::Tensor& epi) {
-  require_task("expression");
+  require_task(Task::expression);
   ExpressionOutput out;
   torch::Tensor projected = seq_input_projection->forward(epi);
   EpiFeatures ef = seq_downsampleTrans(projected);
@@ -215,8 +216,8 @@ torch::Tensor prism_uniformity(const torch::Tensor& weights, double t) {
 }
 
 torch::Tensor MixHicModelImpl::predict(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
-  if (cfg_.task == "hic_map") return predict_map(epi);
-  if (cfg_.task == "loop") return predict_loop(hic, epi, modality);
+  if (cfg_.task == Task::hic_map) return predict_map(epi);
+  if (cfg_.task == Task::loop) return predict_loop(hic, epi, modality);
   ExpressionOutput out = expression_outputs(hic, epi);
   // (B, 2W): anchor 1's bins, then anchor 2's; with the Prism head, the adjusted prediction
   torch::Tensor both = out.adjusted.defined() ? out.adjusted : out.plain;
@@ -226,8 +227,8 @@ torch::Tensor MixHicModelImpl::predict(const torch::Tensor& hic, const torch::Te
 
 torch::Tensor MixHicModelImpl::task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
                                          const std::string& modality) {
-  if (cfg_.task == "hic_map") return F::mse_loss(predict_map(epi), hic.squeeze(1));
-  if (cfg_.task == "loop") {
+  if (cfg_.task == Task::hic_map) return F::mse_loss(predict_map(epi), hic.squeeze(1));
+  if (cfg_.task == Task::loop) {
     // The head ends in a sigmoid (reference); clamping keeps log() finite for saturated outputs.
     torch::Tensor p = predict_loop(hic, epi, modality).clamp(1e-7, 1 - 1e-7);
     return F::binary_cross_entropy(p, target.to(p.dtype()));

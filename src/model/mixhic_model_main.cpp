@@ -45,7 +45,7 @@ void describe(const ModelConfig& cfg) {
       "Hi-C         {}x{} patches -> tokens {} -> {} -> {} -> {}\n"
       "parameters   {:.3f} M (epigenomic encoder {:.3f} M, Hi-C encoder {:.3f} M, heads and maps {:.3f} M)\n"
       "FLOPs        {:.3f} GFLOP forward, ~{:.3f} GFLOP forward+backward per sample (backward ~ 2x forward)\n",
-      cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.task, cfg.n_tracks, cfg.window_bins, cfg.window_bins,
+      cfg.embed_dim, cfg.depth, cfg.heads, cfg.mlp_ratio, name_of(cfg.task), cfg.n_tracks, cfg.window_bins, cfg.window_bins,
       cfg.hic_bin_bp, cfg.track_bin_bp, fmt::join(cfg.pool_factors(), "*"), cfg.epi_length(), cfg.epi_tokens(0),
       cfg.epi_tokens(1), cfg.epi_tokens(2), cfg.epi_tokens(3), cfg.embed_dim, 8 * cfg.embed_dim, cfg.hic_side(0),
       cfg.hic_side(0), cfg.hic_side(0) * cfg.hic_side(0), cfg.hic_side(1) * cfg.hic_side(1),

@@ -67,9 +67,7 @@ void ModelConfig::validate_keys() const {
   need(map_head == "reference" || map_head == "decay" || map_head == "barrier", "map-head", "reference | decay | barrier");
   need(barrier_dim >= 1, "barrier-dim", ">= 1");
   need(prism_contexts >= 0, "prism-contexts", "must be >= 0 (0: no confounder adjustment)");
-  need(prism_contexts == 0 || task == "expression", "prism-contexts", "the Prism head is for task = expression");
-  need(task == "none" || task == "hic_map" || task == "loop" || task == "expression", "task",
-       "none | hic_map | loop | expression");
+  need(prism_contexts == 0 || task == Task::expression, "prism-contexts", "the Prism head is for task = expression");
   need(mapping_loss == "l2" || mapping_loss == "squared", "mapping-loss", "l2 | squared");
   need(contrastive_pooling == "reference" || contrastive_pooling == "centered", "contrastive-pooling", "reference | centered");
   need(temperature_min > 0 && temperature_min <= temperature_init && temperature_init <= temperature_max,
@@ -128,6 +126,15 @@ double ModelConfig::forward_flops() const {
   return f;
 }
 
+void validate(boost::any& v, const std::vector<std::string>& values, Task*, int) {
+  const std::string& text = po::validators::get_single_string(values);
+  try {
+    v = parse_task(text, "task");
+  } catch (const ConfigError&) {
+    need(false, "task", "none | hic_map | loop | expression");
+  }
+}
+
 po::options_description model_options(ModelConfig& m) {
   auto text = [](auto v) { return fmt::format("{}", v); };
   po::options_description t("model options (configs/model/*.ini)");
@@ -138,7 +145,7 @@ po::options_description model_options(ModelConfig& m) {
       ("mlp-ratio", po::value(&m.mlp_ratio)->default_value(m.mlp_ratio), "hidden width of the Hi-C blocks' LeFF, as a multiple of the width")
       ("dropout", po::value(&m.dropout)->default_value(m.dropout, text(m.dropout)), "dropout probability")
       ("reference-batch-attention", po::value(&m.reference_batch_attention)->default_value(m.reference_batch_attention, text(m.reference_batch_attention)), "reproduce the reference code's 1-D attention across the batch (off: attention over positions, as the paper)")
-      ("task", po::value(&m.task)->default_value(m.task), "head built with the backbone: none (pre-training) | hic_map | loop | expression")
+      ("task", po::value(&m.task)->default_value(m.task, name_of(m.task)), "head built with the backbone: none (pre-training) | hic_map | loop | expression")
       ("map-head", po::value(&m.map_head)->default_value(m.map_head), "hic_map head: reference (sigmoid, MSE) | decay (no sigmoid, no head dropout, a learned bias per distance) | barrier (decay + the sum of learned per-bin barrier vectors between the two bins)")
       ("barrier-dim", po::value(&m.barrier_dim)->default_value(m.barrier_dim), "map-head = barrier: size of each bin's barrier vector")
       ("prism-contexts", po::value(&m.prism_contexts)->default_value(m.prism_contexts), "expression: n confounder weight vectors of the Prism head (Prism: 2; 0: off)")

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "mixhic/rng.hpp"
 #include "mixhic/sample_order.hpp"
 
 namespace mixhic {
@@ -15,16 +16,6 @@ namespace {
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Uniform in [0, 1) with 53 random bits.
-double uniform(uint64_t& state) { return double(splitmix64(state) >> 11) * 0x1.0p-53; }
 
 }  // namespace
 
@@ -55,10 +46,12 @@ std::vector<int64_t> BatchPlan::global_batch_at(int64_t step) const {
 void augment_sample(float* hic, int64_t W, float* tracks, int64_t A, int64_t T, const Augmentation& aug, uint64_t seed,
                     int64_t epoch, int64_t sample) {
   if (!aug.active()) return;
-  uint64_t state = seed ^ (0x6d69786869634155ULL + uint64_t(epoch) * 0x100000001b3ULL);
-  state ^= splitmix64(state) + uint64_t(sample);
-  splitmix64(state);
-  if (aug.reverse > 0 && uniform(state) < aug.reverse) {
+  // A stream per (seed, epoch, sample): the key's first draw, mixed with the sample, seeds it.
+  SplitMix keyed(seed ^ (0x6d69786869634155ULL + uint64_t(epoch) * 0x100000001b3ULL));
+  const uint64_t first = keyed.next();
+  SplitMix rng(keyed.state() ^ (first + uint64_t(sample)));
+  rng.next();
+  if (aug.reverse > 0 && rng.uniform() < aug.reverse) {
     std::vector<float> h(hic, hic + W * W);
     for (int64_t i = 0; i < W; ++i)
       for (int64_t j = 0; j < W; ++j) hic[i * W + j] = h[(W - 1 - j) * W + (W - 1 - i)];
@@ -73,7 +66,7 @@ void augment_sample(float* hic, int64_t W, float* tracks, int64_t A, int64_t T, 
   if (aug.track_noise > 0) {
     const int64_t n = 2 * A * T;
     for (int64_t k = 0; k < n; k += 2) {  // Box-Muller, two normals per draw
-      double u1 = std::max(uniform(state), 0x1.0p-60), u2 = uniform(state);
+      double u1 = std::max(rng.uniform(), 0x1.0p-60), u2 = rng.uniform();
       double r = std::sqrt(-2.0 * std::log(u1)) * aug.track_noise;
       tracks[k] += float(r * std::cos(2 * M_PI * u2));
       if (k + 1 < n) tracks[k + 1] += float(r * std::sin(2 * M_PI * u2));
@@ -90,9 +83,9 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
   batch.samples = samples;
   batch.hic = torch::empty({b, 1, W, W}, torch::kFloat);
   batch.epi = torch::empty({b, 2 * A, T}, torch::kFloat);
-  const std::string& source = corpus.sample_source();
-  if (source == "loops") batch.target = torch::empty({b}, torch::kFloat);
-  if (source == "tss") batch.target = torch::empty({b, W}, torch::kFloat);
+  const SampleSource source = corpus.sample_source();
+  if (source == SampleSource::loops) batch.target = torch::empty({b}, torch::kFloat);
+  if (source == SampleSource::tss) batch.target = torch::empty({b, W}, torch::kFloat);
   // Read in file order (neighbouring samples share pages); place in batch order.
   std::vector<int64_t> order(b);
   std::iota(order.begin(), order.end(), 0);
@@ -108,8 +101,8 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
     else
       corpus.read_tracks(samples[k], 2, tracks + A * T);
     augment_sample(hic, W, tracks, A, T, aug, seed, epoch, samples[k]);
-    if (source == "loops") batch.target.data_ptr<float>()[k] = float(corpus.label(samples[k]));
-    if (source == "tss") corpus.read_target(samples[k], batch.target.data_ptr<float>() + k * W);
+    if (source == SampleSource::loops) batch.target.data_ptr<float>()[k] = float(corpus.label(samples[k]));
+    if (source == SampleSource::tss) corpus.read_target(samples[k], batch.target.data_ptr<float>() + k * W);
   }
   batch.read_ms = ms_since(t0);
   return batch;

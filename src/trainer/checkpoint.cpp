@@ -145,7 +145,7 @@ std::string CheckpointStore::find_resumable() const {
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     std::string problem;
     try {
-      problem = CheckpointManifest::read(*it + "/MANIFEST").verify(*it);
+      problem = CheckpointManifest::read(*it + "/" + CheckpointManifest::kFile).verify(*it);
     } catch (const Error& e) {
       problem = e.what();
     }
@@ -209,7 +209,7 @@ std::string CheckpointStore::commit(int64_t step, const std::string& corpus_id,
         total_bytes += f.bytes;
         m.files.push_back(f);
       }
-      m.write(tmp + "/MANIFEST");
+      m.write(tmp + "/" + CheckpointManifest::kFile);
       fsync_path(tmp);
       pause_for_crash_tests();
       fs::rename(tmp, final_dir);
@@ -246,11 +246,11 @@ std::string resolve_checkpoint(const std::string& path) {
     dir = (fs::path(latest).parent_path() / name).string();
     break;
   }
-  if (!fs::exists(dir + "/MANIFEST"))
+  if (!fs::exists(dir + "/" + CheckpointManifest::kFile))
     throw InputFormatError(path, "checkpoint", "a checkpoint directory (with MANIFEST) or a run directory of mixhic-train",
                            "no MANIFEST or checkpoints/LATEST there");
-  std::string problem = CheckpointManifest::read(dir + "/MANIFEST").verify(dir);
-  if (!problem.empty()) throw InputFormatError(dir, "MANIFEST", "every file present and matching", problem);
+  std::string problem = CheckpointManifest::read(dir + "/" + CheckpointManifest::kFile).verify(dir);
+  if (!problem.empty()) throw InputFormatError(dir, CheckpointManifest::kFile, "every file present and matching", problem);
   return dir;
 }
 

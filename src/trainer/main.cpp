@@ -37,7 +37,7 @@ int list_checkpoints(const MpiWorld& world, const std::string& run_dir) {
   for (auto& dir : all) {
     std::string status;
     try {
-      auto m = CheckpointManifest::read(dir + "/MANIFEST");
+      auto m = CheckpointManifest::read(dir + "/" + CheckpointManifest::kFile);
       status = m.verify(dir);
       if (status.empty()) status = fmt::format("ok (step {}, {} ranks, {} files)", m.step, m.world_size, m.files.size());
     } catch (const Error& e) {
