@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# A one-node Slurm cluster on this machine, for the tests of scripts/slurm/ (ctest label slurm).
+# A one-node Slurm cluster on this machine, for the tests of scripts/slurm/ (tests/test_slurm.cpp,
+# ctest label slurm). Under ctest, Fixture.slurm-cluster runs `up` once before the first Slurm test
+# and Fixture.slurm-cluster.cleanup `down` after the last (tests/CMakeLists.txt); a test binary
+# run by hand starts and stops its own.
 #   ci/slurm-local.sh up      install (Debian packages) if needed, write the config, start munged,
 #                             slurmctld and slurmd, wait until the node is idle
 #   ci/slurm-local.sh down    stop every daemon it started and remove its state
 #   ci/slurm-local.sh env     print the export line clients need (SLURM_CONF)
+#   ci/slurm-local.sh running exit 0 while any of the daemons is alive
 # Everything lives in $MIXHIC_SLURM_DIR (default /tmp/mixhic-slurm); /etc/slurm is not touched:
-# clients find the config through SLURM_CONF. What works in these containers (DEVELOPERS.md):
+# clients find the config through SLURM_CONF. What works in these containers, each set below:
 # munge's socket directory owned by munge, proctrack/linuxproc, task/none, cgroup v1 with
-# IgnoreSystemd, and srun --mpi=pmix with Debian's Open MPI.
+# IgnoreSystemd; and srun --mpi=pmix with Debian's Open MPI (LAUNCH in scripts/slurm/*.sbatch).
 set -euo pipefail
 DIR=${MIXHIC_SLURM_DIR:-/tmp/mixhic-slurm}
 CONF=$DIR/slurm.conf

@@ -10,8 +10,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
 bash ci/install-deps.sh
-# The Slurm tests start a one-node cluster and stop it themselves; this stops it even if a test
-# run is killed half-way.
+# The Slurm tests' fixture starts a one-node cluster once and its cleanup stops it; this stops it
+# even if a test run is killed half-way.
 if [ "$(id -u)" -eq 0 ]; then trap "bash '$PWD/ci/slurm-local.sh' down >/dev/null 2>&1 || true" EXIT; fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMIXHIC_BUILD_TESTS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"

@@ -14,6 +14,7 @@
 #include "mixhic/model.hpp"
 #include "mixhic/state_dict.hpp"
 #include "mixhic/train_config.hpp"
+#include "fixtures.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -60,23 +61,49 @@ std::map<std::string, double> read_oracle(const std::string& output) {
   return out;
 }
 
+std::string src(const std::string& rel) { return std::string(MIXHIC_SOURCE_DIR) + "/" + rel; }
+
+// The run every fine-tuning starts from: 16 steps of the tiny model on 2 ranks.
+std::string pretrain_command(const std::string& corpus, const std::string& run) {
+  return test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + src("configs/pretrain-tiny.ini") + " --corpus " + corpus +
+         " --run-dir " + run + " --max-steps 16 --log-every 100";
+}
+
+// As a ctest fixture (tests/fixtures.hpp), made once per ctest run from fixture synth-corpus.
+const test::RegisterFixture kPretrainFixture{"finetune-pretrain", [](const std::string& dir) {
+  const std::string synth = test::fixture_dir("synth-corpus");
+  if (synth.empty()) return test::FixtureOutcome::missing("synth-corpus");
+  return test::made_by({pretrain_command(synth + "/corpus.h5", dir + "/pretrain")});
+}};
+
+// The synthetic genome, its corpus and the pre-trained run are shared by the tests (ctest
+// fixtures, or made by the suite into own_ when there are none) and only read; every file a test
+// writes goes to its own directory (path()).
 class FineTune : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    auto r = run_command(test::prep_bin() + " synth --out-dir " + dir_->path() + "/in");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run_command(test::mpirun(2) + test::prep_bin() + " --config " + src("configs/prep-synth.ini") + " --config " +
-                    dir_->path() + "/in/inputs.ini --output " + corpus());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run_command(test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + src("configs/pretrain-tiny.ini") +
-                    " --corpus " + corpus() + " --run-dir " + path("pretrain") + " --max-steps 16 --log-every 100");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    own_ = new test::TempDir;
+    synth_ = test::synth_corpus(own_->path());
+    setup_error_ = synth_.error;
+    const std::string fixture = synth_.shared ? test::fixture_dir("finetune-pretrain") : "";
+    if (!fixture.empty()) {
+      pretrain_ = fixture + "/pretrain";
+    } else {
+      pretrain_ = own_->path() + "/pretrain";
+      if (setup_error_.empty()) setup_error_ = test::command_error(pretrain_command(corpus(), pretrain_));
+    }
   }
-  static void TearDownTestSuite() { delete dir_; }
-  static std::string src(const std::string& rel) { return std::string(MIXHIC_SOURCE_DIR) + "/" + rel; }
-  static std::string corpus() { return dir_->path() + "/corpus.h5"; }
-  static std::string path(const std::string& name) { return dir_->path() + "/" + name; }
+  static void TearDownTestSuite() {
+    delete own_;
+    own_ = nullptr;
+  }
+  // Each test fails when the set-up did: a failure in SetUpTestSuite makes gtest report every test
+  // as skipped, which ctest (SKIP_REGULAR_EXPRESSION) does not count as a failure.
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+  static std::string corpus() { return synth_.corpus; }
+  static std::string inputs() { return synth_.in + "/inputs.ini"; }
+  // A file or run directory of this test.
+  std::string path(const std::string& name) const { return out_ / name; }
   static std::string finetune(int np, const std::string& run, const std::string& extra) {
     return test::mpirun(np) + MIXHIC_TRAIN_BIN + " --config " + src("configs/finetune-map-tiny.ini") + " --corpus " +
            corpus() + " --run-dir " + run + " --log-every 100 " + extra;
@@ -84,12 +111,17 @@ class FineTune : public ::testing::Test {
   static std::string model_file(const std::string& run, int step) {
     return run + "/checkpoints/" + fmt::format("step-{:08d}", step) + "/model.pt";
   }
-  static test::TempDir* dir_;
+  test::TempDir out_;
+  static test::TempDir* own_;
+  static test::SynthCorpus synth_;
+  static std::string pretrain_, setup_error_;
 };
-test::TempDir* FineTune::dir_ = nullptr;
+test::TempDir* FineTune::own_ = nullptr;
+test::SynthCorpus FineTune::synth_;
+std::string FineTune::pretrain_, FineTune::setup_error_;
 
 TEST_F(FineTune, MapHeadStartsFromThePretrainedBackboneAndResumesExactly) {
-  const std::string pre = "--pretrained " + path("pretrain");
+  const std::string pre = "--pretrained " + pretrain_;
   const std::string run = path("map");
   auto r = run_command(finetune(2, run, pre + " --max-steps 12"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -111,7 +143,7 @@ TEST_F(FineTune, MapHeadStartsFromThePretrainedBackboneAndResumesExactly) {
   r = run_command(finetune(2, frozen, pre + " --max-steps 6 --freeze-backbone true"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::map<std::string, torch::Tensor> before;
-  for (auto& [name, t] : load_tensors(model_file(path("pretrain"), 16))) before[name] = t;
+  for (auto& [name, t] : load_tensors(model_file(pretrain_, 16))) before[name] = t;
   int backbone = 0, head = 0;
   for (auto& [name, t] : load_tensors(model_file(frozen, 6))) {
     if (MixHicModelImpl::is_head_key(name)) {
@@ -127,7 +159,7 @@ TEST_F(FineTune, MapHeadStartsFromThePretrainedBackboneAndResumesExactly) {
 }
 
 TEST_F(FineTune, RefusesAPretrainedModelOfAnotherArchitectureOrTheWrongCorpus) {
-  auto r = run_command(finetune(2, path("wrong-arch"), "--pretrained " + path("pretrain") + " --embed-dim 8 --max-steps 2"));
+  auto r = run_command(finetune(2, path("wrong-arch"), "--pretrained " + pretrain_ + " --embed-dim 8 --max-steps 2"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("architecture"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("embed-dim"), std::string::npos) << r.output;
@@ -143,7 +175,7 @@ TEST_F(FineTune, RefusesAPretrainedModelOfAnotherArchitectureOrTheWrongCorpus) {
 
 TEST_F(FineTune, EvalScoresMapsAndMatchesAnIndependentOracle) {
   const std::string ft = path("eval-ft"), scratch = path("eval-scratch"), out = path("eval");
-  auto r = run_command(finetune(2, ft, "--pretrained " + path("pretrain") + " --max-steps 10"));
+  auto r = run_command(finetune(2, ft, "--pretrained " + pretrain_ + " --max-steps 10"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(finetune(2, scratch, "--max-steps 10"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -210,10 +242,10 @@ TEST_F(FineTune, LoopAndExpressionTasksEndToEndMatchSklearnOnTheirPredictions) {
   for (const Task& t : tasks) {
     const std::string c = path(std::string(t.name) + ".h5"), out = path(std::string(t.name) + "-eval");
     auto r = run_command(test::mpirun(2) + test::prep_bin() + " --config " + src(t.prep_config) + " --config " +
-                         dir_->path() + "/in/inputs.ini --output " + c);
+                         inputs() + " --output " + c);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     for (const char* kind : {"pretrained", "scratch"}) {
-      const std::string pre = std::string(kind) == "pretrained" ? " --pretrained " + path("pretrain") : "";
+      const std::string pre = std::string(kind) == "pretrained" ? " --pretrained " + pretrain_ : "";
       r = run_command(test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + src(t.train_config) + " --corpus " + c +
                       " --run-dir " + path(std::string(t.name) + "-" + kind) + " --max-steps 12 --log-every 100" + pre);
       ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -12,6 +12,7 @@
 
 #include "mixhic/corpus.hpp"
 #include "mixhic/h5.hpp"
+#include "fixtures.hpp"
 #include "test_util.hpp"
 
 using namespace mixhic;
@@ -51,28 +52,37 @@ int count_error_lines(const std::string& output) {
 
 }  // namespace
 
+// The synthetic genome is read by every test (fixture synth-inputs: made once per ctest run, or
+// by SetUpTestSuite into own_); what a test writes goes to its own directory, out_.
 class SynthPrep : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    auto r = run_command(test::prep_bin() + " synth --out-dir " + dir_->path() + "/in");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    inputs_ = dir_->path() + "/in/inputs.ini";
+    own_ = new test::TempDir;
+    setup_error_.clear();
+    in_dir_ = test::synth_inputs(own_->path(), setup_error_);
+    inputs_ = in_dir_ + "/inputs.ini";
   }
-  static void TearDownTestSuite() { delete dir_; }
+  static void TearDownTestSuite() {
+    delete own_;
+    own_ = nullptr;
+  }
+  // Each test fails when the set-up did: a failure in SetUpTestSuite makes gtest report every test
+  // as skipped, which ctest (SKIP_REGULAR_EXPRESSION) does not count as a failure.
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
   static std::string prep(const std::string& output, const std::string& options) {
     return test::prep_bin() + " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/prep-synth.ini --config " +
            inputs_ + " --output " + output + " " + options;
   }
-  static std::string in(const std::string& name) { return dir_->path() + "/in/" + name; }
-  static test::TempDir* dir_;
-  static std::string inputs_;
+  static std::string in(const std::string& name) { return in_dir_ + "/" + name; }
+  test::TempDir out_;
+  static test::TempDir* own_;
+  static std::string in_dir_, inputs_, setup_error_;
 };
-test::TempDir* SynthPrep::dir_ = nullptr;
-std::string SynthPrep::inputs_;
+test::TempDir* SynthPrep::own_ = nullptr;
+std::string SynthPrep::in_dir_, SynthPrep::inputs_, SynthPrep::setup_error_;
 
 TEST_F(SynthPrep, CorpusMatchesCoolerAndPyBigWig) {
-  std::string out = *dir_ / "raw.h5";
+  std::string out = out_ / "raw.h5";
   auto r = run_command(prep(out, "--balance none --hic-transform none --track-transform none"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (int cell : {0, 1}) {
@@ -112,7 +122,7 @@ TEST_F(SynthPrep, TransformsMatchAnIndependentOracle) {
       "--hic-transform log1p",
   };
   for (size_t v = 0; v < variants.size(); ++v) {
-    std::string out = *dir_ / ("transform" + std::to_string(v) + ".h5");
+    std::string out = out_ / ("transform" + std::to_string(v) + ".h5");
     auto r = run_command(prep(out, "--balance none --track-transform none " + variants[v]));
     ASSERT_EQ(r.exit_code, 0) << variants[v] << "\n" << r.output;
     for (int cell : {0, 1}) {
@@ -134,7 +144,7 @@ TEST_F(SynthPrep, CisOnlyIceEqualsCoolerOnTheSyntheticGenome) {
 TEST_F(SynthPrep, OneAndThreeRanksWriteIdenticalCorpora) {
   // ICE, observed/expected and z-scored tracks: every reduction over ranks is exercised.
   const std::string opts = "--balance ice --hic-transform oe --track-zscore true";
-  std::string one = *dir_ / "np1.h5", three = *dir_ / "np3.h5";
+  std::string one = out_ / "np1.h5", three = out_ / "np3.h5";
   auto r1 = run_command(prep(one, opts));
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
   auto r3 = run_command(test::mpirun(3) + prep(three, opts));
@@ -152,7 +162,7 @@ TEST_F(SynthPrep, OneAndThreeRanksWriteIdenticalCorpora) {
 }
 
 TEST_F(SynthPrep, ReferenceTransformScalesEachChromosomeToOne) {
-  std::string out = *dir_ / "ref.h5";
+  std::string out = out_ / "ref.h5";
   auto r = run_command(test::mpirun(2) + prep(out, "--hic-transform reference --track-zscore false"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   Corpus corpus(out);
@@ -176,16 +186,16 @@ TEST_F(SynthPrep, ReferenceTransformScalesEachChromosomeToOne) {
 }
 
 TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
-  std::filesystem::copy_file(in("synthA.mcool"), *dir_ / "truncated.mcool",
+  std::filesystem::copy_file(in("synthA.mcool"), out_ / "truncated.mcool",
                              std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::resize_file(*dir_ / "truncated.mcool", std::filesystem::file_size(in("synthA.mcool")) / 2);
-  std::filesystem::copy_file(in("synthA.CTCF.bw"), *dir_ / "truncated.bw", std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::resize_file(*dir_ / "truncated.bw", 2000);
-  auto other = run_command(test::prep_bin() + " synth --out-dir " + (*dir_ / "other") +
+  std::filesystem::resize_file(out_ / "truncated.mcool", std::filesystem::file_size(in("synthA.mcool")) / 2);
+  std::filesystem::copy_file(in("synthA.CTCF.bw"), out_ / "truncated.bw", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::resize_file(out_ / "truncated.bw", 2000);
+  auto other = run_command(test::prep_bin() + " synth --out-dir " + (out_ / "other") +
                            " --synth-chroms 2 --synth-chrom-mb 8 --synth-cells 1");
   ASSERT_EQ(other.exit_code, 0) << other.output;
   {
-    std::ofstream all(*dir_ / "everything.bed");  // a blacklist that leaves no window
+    std::ofstream all(out_ / "everything.bed");  // a blacklist that leaves no window
     for (auto c : {"chr1", "chr2", "chr3", "chr4"}) all << c << "\t0\t10000000\n";
   }
   const std::string base = " --balance none --input-checksums false ";
@@ -193,31 +203,31 @@ TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
     std::string what, args, must_mention;
   };
   std::vector<BadCase> cases = {
-      {"missing Hi-C file", "--resolution 5000 --cell 'A " + (*dir_ / "nope.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") + "'",
+      {"missing Hi-C file", "--resolution 5000 --cell 'A " + (out_ / "nope.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") + "'",
        "nope.mcool"},
       {"resolution absent", "--cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") +
                                 "' --resolution 7000",
        "resolutions/7000"},
       {"chromosome missing from a track", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " +
-                                              (*dir_ / "other/synthA.CTCF.bw") + "' --chroms chr1,chr3",
+                                              (out_ / "other/synthA.CTCF.bw") + "' --chroms chr1,chr3",
        "chromosome chr3"},
       {"mismatched chromosome lengths", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " +
-                                            (*dir_ / "other/synthA.CTCF.bw") + "' --chroms chr2",
+                                            (out_ / "other/synthA.CTCF.bw") + "' --chroms chr2",
        "wrong assembly"},
-      {"truncated HDF5", "--resolution 5000 --cell 'A " + (*dir_ / "truncated.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") + "'",
+      {"truncated HDF5", "--resolution 5000 --cell 'A " + (out_ / "truncated.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") + "'",
        "truncated.mcool"},
       {"non-bigWig track", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " + in("blacklist.bed") + "'",
        "blacklist.bed: bigWig header"},
       {"truncated bigWig", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " +
-                               (*dir_ / "truncated.bw") + "'",
+                               (out_ / "truncated.bw") + "'",
        "truncated.bw"},
       {"empty window set", "--resolution 5000 --cell 'A " + in("synthA.mcool") + "' --track 'A CTCF " + in("synthA.CTCF.bw") +
-                               "' --blacklist " + (*dir_ / "everything.bed"),
+                               "' --blacklist " + (out_ / "everything.bed"),
        "no window left after the filters"},
   };
   for (int np : {1, 2}) {
     for (const auto& c : cases) {
-      std::string out = *dir_ / "bad.h5";
+      std::string out = out_ / "bad.h5";
       std::string cmd = "timeout 120 " + (np > 1 ? test::mpirun(np) : std::string()) + test::prep_bin() +
                         " --output " + out + base + c.args;
       auto r = run_command(cmd);
@@ -226,7 +236,7 @@ TEST_F(SynthPrep, BadInputsFailWithOneLineNamingTheFileOnEveryRank) {
       EXPECT_NE(r.output.find(c.must_mention), std::string::npos) << c.what << " np=" << np << ":\n" << r.output;
       EXPECT_EQ(count_error_lines(r.output), 1) << c.what << " np=" << np << ":\n" << r.output;
       EXPECT_FALSE(std::filesystem::exists(out)) << c.what;
-      for (auto& e : std::filesystem::directory_iterator(dir_->path()))
+      for (auto& e : std::filesystem::directory_iterator(out_.path()))
         EXPECT_EQ(e.path().filename().string().find("bad.h5.tmp"), std::string::npos) << e.path();
       std::cout << "[ bad input] np=" << np << " " << c.what << ": "
                 << r.output.substr(r.output.find("mixhic-prep: error"),
@@ -245,10 +255,10 @@ TEST_F(SynthPrep, UnusableOutputFailsBeforeTheExpensiveWork) {
     std::string what, output, must_mention;
   };
   std::vector<OutputCase> cases = {
-      {"missing directory", *dir_ / "no/such/dir/c.h5", "c.h5: output: expected a file in an existing directory"},
-      {"a directory", dir_->path(), dir_->path() + ": output: expected a file name, got a directory"},
+      {"missing directory", out_ / "no/such/dir/c.h5", "c.h5: output: expected a file in an existing directory"},
+      {"a directory", out_.path(), out_.path() + ": output: expected a file name, got a directory"},
   };
-  const std::string small = *dir_ / "small-fs";
+  const std::string small = out_ / "small-fs";
   std::filesystem::create_directories(small);
   const bool mounted = run_command("mount -t tmpfs -o size=256k tmpfs " + small).exit_code == 0;
   if (mounted) cases.push_back({"no room", small + "/c.h5", "free space: expected at least"});
@@ -274,7 +284,7 @@ TEST_F(SynthPrep, UnusableOutputFailsBeforeTheExpensiveWork) {
 }
 
 TEST_F(SynthPrep, KilledRunLeavesNothingAtTheOutputPath) {
-  std::string out = *dir_ / "killed.h5";
+  std::string out = out_ / "killed.h5";
   // ICE on both cells takes several seconds: kill the job in the middle of it.
   auto r = run_command("( " + test::mpirun(2) + prep(out, "--balance ice") + " >/dev/null 2>&1 & pid=$!; sleep 2; kill -9 $pid; wait $pid ); true");
   EXPECT_FALSE(std::filesystem::exists(out));
@@ -317,7 +327,7 @@ void prep_on_one_and_three_ranks(const std::string& config, const std::string& i
 }  // namespace
 
 TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
-  std::string one = *dir_ / "loops1.h5", three = *dir_ / "loops3.h5";
+  std::string one = out_ / "loops1.h5", three = out_ / "loops3.h5";
   prep_on_one_and_three_ranks("prep-synth-loops.ini", inputs_, one, three);
   if (HasFatalFailure()) return;
   for (int cell : {0, 1}) {
@@ -335,7 +345,7 @@ TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
     EXPECT_EQ(t.exit_code, 0) << t.output;
   }
   Corpus corpus(one);
-  EXPECT_EQ(corpus.sample_source(), "loops");
+  EXPECT_STREQ(name_of(corpus.sample_source()), "loops");
   EXPECT_EQ(corpus.hic_layout(), "full");
   ASSERT_TRUE(corpus.has_labels());
   EXPECT_FALSE(corpus.has_targets());
@@ -356,7 +366,7 @@ TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
   EXPECT_GT(positives, 50);
   EXPECT_EQ(corpus.n_samples(), 2 * positives);
   // A different seed moves the negatives, not the positives.
-  std::string other = *dir_ / "loops-seed2.h5";
+  std::string other = out_ / "loops-seed2.h5";
   ASSERT_EQ(run_command(downstream_prep("prep-synth-loops.ini", inputs_, other, "--loop-seed 2")).exit_code, 0);
   Corpus c2(other);
   EXPECT_NE(c2.corpus_id(), corpus.corpus_id());
@@ -369,7 +379,7 @@ TEST_F(SynthPrep, LoopsMatchTheBedpeCoolerAndPyBigWigOnOneAndThreeRanks) {
 }
 
 TEST_F(SynthPrep, TssTargetsMatchPyBigWigOnOneAndThreeRanks) {
-  std::string one = *dir_ / "tss1.h5", three = *dir_ / "tss3.h5";
+  std::string one = out_ / "tss1.h5", three = out_ / "tss3.h5";
   prep_on_one_and_three_ranks("prep-synth-tss.ini", inputs_, one, three);
   if (HasFatalFailure()) return;
   for (int cell : {0, 1}) {
@@ -383,7 +393,7 @@ TEST_F(SynthPrep, TssTargetsMatchPyBigWigOnOneAndThreeRanks) {
     EXPECT_EQ(w.exit_code, 0) << w.output;
   }
   Corpus corpus(one);
-  EXPECT_EQ(corpus.sample_source(), "tss");
+  EXPECT_STREQ(name_of(corpus.sample_source()), "tss");
   EXPECT_EQ(corpus.hic_layout(), "upper-triangle");
   ASSERT_TRUE(corpus.has_targets());
   const int64_t W = corpus.geometry().window_bins;
@@ -406,23 +416,23 @@ TEST_F(SynthPrep, TssTargetsMatchPyBigWigOnOneAndThreeRanks) {
 
 TEST_F(SynthPrep, LoopsAndTssBadInputsFailWithOneLineNamingFileAndLine) {
   {
-    std::ofstream(*dir_ / "bad.bedpe") << "# header\nchr1\t100000\t105000\tchr1\t400000\t405000\nchr1\tabc\t105000\tchr1\t400000\t405000\n";
-    std::ofstream(*dir_ / "bad.gtf") << "chr1\tx\tgene\t1000\t2000\t.\t*\t.\tgene_id \"G1\";\n";
-    std::ofstream(*dir_ / "short.bed") << "chr1\t1000\n";
+    std::ofstream(out_ / "bad.bedpe") << "# header\nchr1\t100000\t105000\tchr1\t400000\t405000\nchr1\tabc\t105000\tchr1\t400000\t405000\n";
+    std::ofstream(out_ / "bad.gtf") << "chr1\tx\tgene\t1000\t2000\t.\t*\t.\tgene_id \"G1\";\n";
+    std::ofstream(out_ / "short.bed") << "chr1\t1000\n";
   }
   struct BadCase {
     std::string what, config, args, must_mention;
   };
   std::vector<BadCase> cases = {
-      {"unparseable BEDPE", "prep-synth-loops.ini", "--loops 'synthA " + (*dir_ / "bad.bedpe") + "'", "bad.bedpe: line 3, column 2 (start1): expected an integer"},
-      {"unknown cell", "prep-synth-loops.ini", "--loops 'nosuch " + (*dir_ / "bad.bedpe") + "'", "no cell named 'nosuch'"},
-      {"bad GTF strand", "prep-synth-tss.ini", "--genes " + (*dir_ / "bad.gtf"), "bad.gtf: line 1, column 7 (strand)"},
-      {"short BED", "prep-synth-tss.ini", "--genes " + (*dir_ / "short.bed"), "short.bed: line 1: expected 4 or more BED columns"},
+      {"unparseable BEDPE", "prep-synth-loops.ini", "--loops 'synthA " + (out_ / "bad.bedpe") + "'", "bad.bedpe: line 3, column 2 (start1): expected an integer"},
+      {"unknown cell", "prep-synth-loops.ini", "--loops 'nosuch " + (out_ / "bad.bedpe") + "'", "no cell named 'nosuch'"},
+      {"bad GTF strand", "prep-synth-tss.ini", "--genes " + (out_ / "bad.gtf"), "bad.gtf: line 1, column 7 (strand)"},
+      {"short BED", "prep-synth-tss.ini", "--genes " + (out_ / "short.bed"), "short.bed: line 1: expected 4 or more BED columns"},
       {"oe with loops", "prep-synth-loops.ini", "--hic-transform oe --loops 'synthA " + in("synthA.loops.bedpe") + "'", "hic-transform"},
   };
   for (int np : {1, 2}) {
     for (const auto& c : cases) {
-      std::string out = *dir_ / "bad-ds.h5";
+      std::string out = out_ / "bad-ds.h5";
       // only cell synthA, without synth's inputs.ini, so the bad line is the only one of its key
       std::string cmd = "timeout 120 " + (np > 1 ? test::mpirun(np) : std::string()) + test::prep_bin() + " " + c.args +
                         " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/" + c.config + " --cell 'synthA " +

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "fixtures.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -22,35 +23,89 @@ const std::string kSlurmConf = "/tmp/mixhic-slurm/slurm.conf";
 
 std::string slurm(const std::string& cmd) { return "SLURM_CONF=" + kSlurmConf + " " + cmd; }
 
+bool cluster_running() { return run_command(kRoot + "/ci/slurm-local.sh running").exit_code == 0; }
+
+// Steps of the pre-training jobs that are requeued or warned, and of the run they must end equal to.
+constexpr int kPreemptSteps = 40;
+
+// An uninterrupted `steps`-step run of the tiny model on 2 ranks (mpirun).
+std::string reference_command(const std::string& corpus, const std::string& run, int steps) {
+  return mixhic::test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + kRoot + "/configs/pretrain-tiny.ini --corpus " +
+         corpus + " --run-dir " + run + " --max-steps " + std::to_string(steps);
+}
+
+// ctest fixtures (tests/fixtures.hpp), made once per ctest run, not for tests that skip (not root):
+// the cluster (`up` before the first Slurm test, `down` after the last) and the run the preempted
+// jobs are compared with, from fixture synth-corpus.
+const mixhic::test::RegisterFixture kClusterFixture{
+    "slurm-cluster",
+    [](const std::string&) {
+      if (getuid() != 0) return mixhic::test::FixtureOutcome::skipped("not root: the Slurm tests skip themselves");
+      return mixhic::test::made_by({kRoot + "/ci/slurm-local.sh up"});
+    },
+    [] {
+      if (getuid() == 0) std::cout << run_command(kRoot + "/ci/slurm-local.sh down").output;
+    }};
+const mixhic::test::RegisterFixture kReferenceFixture{"slurm-reference", [](const std::string& dir) {
+  if (getuid() != 0) return mixhic::test::FixtureOutcome::skipped("not root: the Slurm tests skip themselves");
+  const std::string synth = mixhic::test::fixture_dir("synth-corpus");
+  if (synth.empty()) return mixhic::test::FixtureOutcome::missing("synth-corpus");
+  return mixhic::test::made_by({reference_command(synth + "/corpus.h5", dir + "/ref", kPreemptSteps)});
+}};
+
+// One cluster for the whole suite: ctest's fixture slurm-cluster when it brought one up, else
+// started by SetUpTestSuite and stopped by TearDownTestSuite. Every file a test writes is in its
+// own directory, dir_.
 class SlurmCluster : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (getuid() != 0) return;
+    if (!mixhic::test::fixture_dir("slurm-cluster").empty() && cluster_running()) {
+      up_ = true;
+      started_here_ = false;
+      return;
+    }
     auto r = run_command(kRoot + "/ci/slurm-local.sh up");
     up_ = r.exit_code == 0;
     up_output_ = r.output;
+    started_here_ = true;
   }
   static void TearDownTestSuite() {
-    if (getuid() == 0) run_command(kRoot + "/ci/slurm-local.sh down");
+    if (getuid() == 0 && started_here_) run_command(kRoot + "/ci/slurm-local.sh down");
   }
   void SetUp() override {
     if (getuid() != 0) GTEST_SKIP() << "skipped: starting slurmctld/slurmd/munged needs root";
     ASSERT_TRUE(up_) << up_output_;
+    // The guard test takes the cluster down to check `down`; a test that runs after it (another
+    // order: ctest -j, --gtest_shuffle) brings it back, to be stopped as the first one is (by
+    // Fixture.slurm-cluster.cleanup, or by TearDownTestSuite when this process started it).
+    if (!cluster_running()) {
+      auto r = run_command(kRoot + "/ci/slurm-local.sh up");
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+  }
+  void TearDown() override {
+    // The cluster outlives the test: nothing a failed test left queued or running may hold the
+    // next test's CPUs (a passing test leaves no job that has not ended).
+    if (getuid() == 0 && cluster_running()) run_command(slurm("scancel --user=root"));
   }
 
-  // A synthetic corpus made with mpirun (the pipeline test makes its own through Slurm).
+  // A synthetic corpus made with mpirun: fixture synth-corpus, else made here (the pipeline test
+  // makes its own through Slurm).
   void make_corpus() {
-    auto r = run_command(mixhic::test::prep_bin() + " synth --out-dir " + dir_ / "in");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run_command(mixhic::test::mpirun(2) + mixhic::test::prep_bin() + " --config " + kRoot +
-                    "/configs/prep-synth.ini --config " + dir_ / "in/inputs.ini" + " --output " + dir_ / "corpus.h5");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    mixhic::test::SynthCorpus s = mixhic::test::synth_corpus(dir_.path());
+    ASSERT_TRUE(s.error.empty()) << s.error;
+    corpus_ = s.corpus;
+    shared_corpus_ = s.shared;
   }
-  // Parameter hash of an uninterrupted `steps`-step run of the tiny model on 2 ranks (mpirun).
+  // Parameter hash of an uninterrupted `steps`-step run of the tiny model on 2 ranks (mpirun):
+  // fixture slurm-reference's for kPreemptSteps on the fixtures' corpus, else run here.
   std::string reference_hash(int steps) {
-    auto r = run_command(mixhic::test::mpirun(2) + MIXHIC_TRAIN_BIN + " --config " + kRoot +
-                         "/configs/pretrain-tiny.ini --corpus " + dir_ / "corpus.h5" + " --run-dir " + dir_ / "ref" +
-                         " --max-steps " + std::to_string(steps));
+    if (shared_corpus_ && steps == kPreemptSteps) {
+      const std::string fixture = mixhic::test::fixture_dir("slurm-reference");
+      if (!fixture.empty()) return mixhic::test::checkpoint_state(fixture + "/ref", steps, "parameter-hash");
+    }
+    auto r = run_command(reference_command(corpus_, dir_ / "ref", steps));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return mixhic::test::checkpoint_state(dir_ / "ref", steps, "parameter-hash");
   }
@@ -105,12 +160,12 @@ class SlurmCluster : public ::testing::Test {
     return mixhic::test::read_file(dir_ / (name + "-" + job + ".out"));
   }
   std::string train_env(const std::string& run, int steps) {
-    return "CORPUS=" + dir_ / "corpus.h5" + " RUN_DIR=" + run + " TRAIN_CONFIG=" + kRoot +
+    return "CORPUS=" + corpus_ + " RUN_DIR=" + run + " TRAIN_CONFIG=" + kRoot +
            "/configs/pretrain-tiny.ini TRAIN_ARGS='--max-steps " + std::to_string(steps) + "'";
   }
   void preempt_and_compare(const std::string& how, const std::string& expect_in_log) {
-    make_corpus();
-    const int steps = 40;
+    ASSERT_NO_FATAL_FAILURE(make_corpus());
+    const int steps = kPreemptSteps;
     const std::string want = reference_hash(steps);
     const std::string run = dir_ / "run";
     std::string job = submit(train_env(run, steps), "--ntasks-per-node 2 --cpus-per-task 1", "scripts/slurm/pretrain.sbatch");
@@ -126,22 +181,26 @@ class SlurmCluster : public ::testing::Test {
   }
 
   mixhic::test::TempDir dir_;
-  static bool up_;
+  std::string corpus_ = dir_ / "corpus.h5";  // the pipeline test's prep job writes it
+  bool shared_corpus_ = false;
+  static bool up_, started_here_;
   static std::string up_output_;
 };
 bool SlurmCluster::up_ = false;
+bool SlurmCluster::started_here_ = false;
 std::string SlurmCluster::up_output_;
 
 TEST_F(SlurmCluster, PipelineRunsPrepPretrainFinetuneAndEvalToCompletion) {
-  auto r = run_command(mixhic::test::prep_bin() + " synth --out-dir " + dir_ / "in");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string error;
+  const std::string in = mixhic::test::synth_inputs(dir_.path(), error);  // read only: the job writes corpus_
+  ASSERT_TRUE(error.empty()) << error;
   const std::string run = dir_ / "run";
-  r = run_command("cd " + kRoot + " && " +
-                  slurm("env INPUTS=" + dir_ / "in/inputs.ini" + " PREP_CONFIG=" + kRoot + "/configs/prep-synth.ini " +
-                        train_env(run, 12) + " PREP_SBATCH_ARGS='--ntasks 2 -o " + dir_ / "%x-%j.out" +
-                        "' TRAIN_SBATCH_ARGS='--ntasks-per-node 2 --cpus-per-task 1 -o " + dir_ / "%x-%j.out" +
-                        "' FINETUNE_CONFIG=" + kRoot + "/configs/finetune-map-tiny.ini EVAL_SBATCH_ARGS='--ntasks 2 "
-                        "--cpus-per-task 1 -o " + dir_ / "%x-%j.out" + "' scripts/slurm/submit-pipeline.sh"));
+  auto r = run_command("cd " + kRoot + " && " +
+                       slurm("env INPUTS=" + in + "/inputs.ini" + " PREP_CONFIG=" + kRoot + "/configs/prep-synth.ini " +
+                             train_env(run, 12) + " PREP_SBATCH_ARGS='--ntasks 2 -o " + dir_ / "%x-%j.out" +
+                             "' TRAIN_SBATCH_ARGS='--ntasks-per-node 2 --cpus-per-task 1 -o " + dir_ / "%x-%j.out" +
+                             "' FINETUNE_CONFIG=" + kRoot + "/configs/finetune-map-tiny.ini EVAL_SBATCH_ARGS='--ntasks 2 "
+                             "--cpus-per-task 1 -o " + dir_ / "%x-%j.out" + "' scripts/slurm/submit-pipeline.sh"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto id = [&](const std::string& key) {
     size_t at = r.output.find(key + "=") + key.size() + 1;
@@ -174,7 +233,7 @@ TEST_F(SlurmCluster, WarningSignalCheckpointsRequeuesAndEndsBitwiseEqual) {
 }
 
 TEST_F(SlurmCluster, WorldSizeMismatchFailsAtStartWithTheReason) {
-  make_corpus();
+  ASSERT_NO_FATAL_FAILURE(make_corpus());
   // LAUNCH="" runs one process where the job asked for 2 tasks: what Open MPI does under srun
   // without PMIx (N separate single-rank jobs), in miniature.
   std::string job = submit(train_env(dir_ / "run", 4) + " LAUNCH=", "--ntasks 2 --cpus-per-task 1",

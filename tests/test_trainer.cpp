@@ -25,6 +25,7 @@
 #include "mixhic/sample_order.hpp"
 #include "mixhic/state_dict.hpp"
 #include "mixhic/train_config.hpp"
+#include "fixtures.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -122,71 +123,96 @@ TEST(Augmentation, ReverseIsAnInvolutionAndNoiseIsReproducible) {
 
 // ---- end to end: mixhic-train under mpirun ---------------------------------------------------------
 
+// The run every bitwise test compares with: 2 ranks, 24 steps of the tiny model.
+constexpr int kSteps = 24;
+
+// Trajectories compared across numbers of ranks use the reference's contrastive pooling: the
+// tiny config's `centered` InfoNCE (unit-normalised batch-centred means, logits up to 1/tau =
+// 14) is sharp, and AdamW amplifies rounding differences between 1 and 2 ranks past the
+// tolerance of expect_same_losses within ~20 steps (measured: 1e-6 at step 1, 6e-4 on the
+// contrastive term by step 24; at lr 1e-9, 4e-6 throughout). The gradient path over ranks is
+// the same with either pooling.
+constexpr const char* kPooling = " --contrastive-pooling reference";
+
+// mixhic-train on `np` ranks with the tiny config, kSteps steps unless `extra` sets --max-steps.
+std::string train_command(int np, const std::string& corpus, const std::string& run_dir, const std::string& extra) {
+  return test::mpirun(np) + MIXHIC_TRAIN_BIN + " --config " + std::string(MIXHIC_SOURCE_DIR) +
+         "/configs/pretrain-tiny.ini --corpus " + corpus + " --run-dir " + run_dir +
+         (extra.find("--max-steps") == std::string::npos ? " --max-steps " + std::to_string(kSteps) : "") +
+         " --log-every 100 " + extra;
+}
+
+// The two reference runs as ctest fixtures (tests/fixtures.hpp), made once per ctest run from
+// fixture synth-corpus: `name` is the run directory inside the fixture, as inside the suite's own.
+test::FixtureOutcome reference_fixture(const std::string& dir, const std::string& name, const std::string& extra) {
+  const std::string synth = test::fixture_dir("synth-corpus");
+  if (synth.empty()) return test::FixtureOutcome::missing("synth-corpus");
+  return test::made_by({train_command(2, synth + "/corpus.h5", dir + "/" + name, extra)});
+}
+const test::RegisterFixture kReferenceFixture{
+    "train-reference", [](const std::string& dir) { return reference_fixture(dir, "reference", ""); }};
+const test::RegisterFixture kReferencePoolingFixture{
+    "train-reference-pooling",
+    [](const std::string& dir) { return reference_fixture(dir, "two-ranks-reference-pooling", kPooling); }};
+
+// The synthetic genome, its corpus and the reference runs are shared by the tests (ctest
+// fixtures, or made by the suite into own_ when there are none); every file a test writes goes to
+// its own directory (path()).
 class TrainRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    auto r = run_command(test::prep_bin() + " synth --out-dir " + dir_->path() + "/in");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = run_command(test::mpirun(2) + prep_command(corpus_path(), ""));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    own_ = new test::TempDir;
+    reference_run_.clear();
+    reference_hash_.clear();
+    pooling_run_.clear();
+    synth_ = test::synth_corpus(own_->path());
   }
-  static void TearDownTestSuite() { delete dir_; }
+  static void TearDownTestSuite() {
+    delete own_;
+    own_ = nullptr;
+  }
+  // Each test fails when the set-up did: a failure in SetUpTestSuite makes gtest report every test
+  // as skipped, which ctest (SKIP_REGULAR_EXPRESSION) does not count as a failure.
+  void SetUp() override { ASSERT_TRUE(synth_.error.empty()) << synth_.error; }
   static std::string prep_command(const std::string& out, const std::string& options) {
     return test::prep_bin() + " --config " + std::string(MIXHIC_SOURCE_DIR) + "/configs/prep-synth.ini --config " +
-           dir_->path() + "/in/inputs.ini --output " + out + " " + options;
+           synth_.in + "/inputs.ini --output " + out + " " + options;
   }
-  static std::string corpus_path() { return dir_->path() + "/corpus.h5"; }
-  static std::string path(const std::string& name) { return dir_->path() + "/" + name; }
+  static std::string corpus_path() { return synth_.corpus; }
+  // A file or run directory of this test.
+  std::string path(const std::string& name) const { return out_ / name; }
 
-  // The run every bitwise test compares with: 2 ranks, 24 steps of the tiny model.
-  static constexpr int kSteps = 24;
   static std::string train(int np, const std::string& run_dir, const std::string& extra = "",
                            const std::string& corpus = "") {
-    return test::mpirun(np) + MIXHIC_TRAIN_BIN + " --config " + std::string(MIXHIC_SOURCE_DIR) +
-           "/configs/pretrain-tiny.ini --corpus " + (corpus.empty() ? corpus_path() : corpus) + " --run-dir " + run_dir +
-           (extra.find("--max-steps") == std::string::npos ? " --max-steps " + std::to_string(kSteps) : "") +
-           " --log-every 100 " + extra;
+    return train_command(np, corpus.empty() ? corpus_path() : corpus, run_dir, extra);
   }
-  static const std::string& reference_hash() {
-    static std::string hash;
-    if (hash.empty()) {
-      auto r = run_command(train(2, path("reference")));
-      EXPECT_EQ(r.exit_code, 0) << r.output;
-      hash = test::checkpoint_state(path("reference"), kSteps, "parameter-hash");
+  // A reference run: fixture `fixture` when the corpus is the fixtures' too, else made into the
+  // suite's own directory the first time a test asks.
+  static std::string shared_run(const std::string& fixture, const std::string& name, const std::string& extra) {
+    if (synth_.shared) {
+      const std::string dir = test::fixture_dir(fixture);
+      if (!dir.empty()) return dir + "/" + name;
     }
-    return hash;
-  }
-  // Trajectories compared across numbers of ranks use the reference's contrastive pooling: the
-  // tiny config's `centered` InfoNCE (unit-normalised batch-centred means, logits up to 1/tau =
-  // 14) is sharp, and AdamW amplifies rounding differences between 1 and 2 ranks past the
-  // tolerance of expect_same_losses within ~20 steps (measured: 1e-6 at step 1, 6e-4 on the
-  // contrastive term by step 24; at lr 1e-9, 4e-6 throughout). The gradient path over ranks is
-  // the same with either pooling.
-  static constexpr const char* kPooling = " --contrastive-pooling reference";
-  static const std::string& reference_pooling_run() {
-    static std::string run;
-    if (run.empty()) {
-      run = path("two-ranks-reference-pooling");
-      auto r = run_command(train(2, run, kPooling));
-      EXPECT_EQ(r.exit_code, 0) << r.output;
-    }
+    const std::string run = own_->path() + "/" + name;
+    auto r = run_command(train(2, run, extra));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
     return run;
   }
-  // metrics.csv rows keyed by step (the last row of a step wins, as after a restart).
+  // Read only: a test that resumes or extends it copies it first.
+  static const std::string& reference_run() {
+    if (reference_run_.empty()) reference_run_ = shared_run("train-reference", "reference", "");
+    return reference_run_;
+  }
+  static const std::string& reference_hash() {
+    if (reference_hash_.empty()) reference_hash_ = test::checkpoint_state(reference_run(), kSteps, "parameter-hash");
+    return reference_hash_;
+  }
+  static const std::string& reference_pooling_run() {
+    if (pooling_run_.empty()) pooling_run_ = shared_run("train-reference-pooling", "two-ranks-reference-pooling", kPooling);
+    return pooling_run_;
+  }
   static std::map<int64_t, std::vector<double>> metrics(const std::string& run_dir) {
-    std::ifstream in(run_dir + "/metrics.csv");
-    std::string line;
-    std::getline(in, line);
-    std::map<int64_t, std::vector<double>> rows;
-    while (std::getline(in, line)) {
-      std::vector<double> v;
-      std::stringstream ss(line);
-      std::string cell;
-      while (std::getline(ss, cell, ',')) v.push_back(std::stod(cell));
-      rows[int64_t(v[0])] = v;
-    }
-    return rows;
+    return test::metrics_rows(run_dir);
   }
   // Loss terms (columns 3..6) of two runs from step `first` on: the first step starts from the
   // same parameters, so only summation order differs (1e-6); later, AdamW amplifies that float
@@ -244,9 +270,14 @@ class TrainRun : public ::testing::Test {
     }
     return "";
   }
-  static test::TempDir* dir_;
+  test::TempDir out_;
+  static test::TempDir* own_;
+  static test::SynthCorpus synth_;
+  static std::string reference_run_, reference_hash_, pooling_run_;
 };
-test::TempDir* TrainRun::dir_ = nullptr;
+test::TempDir* TrainRun::own_ = nullptr;
+test::SynthCorpus TrainRun::synth_;
+std::string TrainRun::reference_run_, TrainRun::reference_hash_, TrainRun::pooling_run_;
 
 // The loader's batches against h5py on the corpus file: Hi-C unpacked symmetric, anchor 1 and
 // anchor 2 track rows (a tiles corpus has both on the same rows, which the loader reads once and
@@ -376,7 +407,7 @@ TEST_F(TrainRun, TwoRanksEqualOneRankWithTheWholeBatch) {
   auto r = run_command(train(1, one));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   reference_hash();
-  expect_same_losses(metrics(one), metrics(path("reference")), 1, "1 rank vs 2, centred pooling", 1);
+  expect_same_losses(metrics(one), metrics(reference_run()), 1, "1 rank vs 2, centred pooling", 1);
 
   const std::string one_ref = path("one-rank-reference-pooling");
   r = run_command(train(1, one_ref, kPooling));
@@ -478,7 +509,7 @@ TEST_F(TrainRun, BadInputsGiveOneClearErrorOnEveryRank) {
   // A checkpoint of another model or another corpus is refused, naming what differs.
   reference_hash();
   const std::string other_model = path("bad-model");
-  fs::copy(path("reference"), other_model, fs::copy_options::recursive);
+  fs::copy(reference_run(), other_model, fs::copy_options::recursive);
   r = run_command(train(2, other_model, "--max-steps 30 --embed-dim 8"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("embed-dim: 16 vs 8"), std::string::npos) << r.output;
@@ -486,7 +517,7 @@ TEST_F(TrainRun, BadInputsGiveOneClearErrorOnEveryRank) {
   r = run_command(test::mpirun(1) + prep_command(other_corpus, "--stride-bp 50000"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string other_run = path("bad-corpus");
-  fs::copy(path("reference"), other_run, fs::copy_options::recursive);
+  fs::copy(reference_run(), other_run, fs::copy_options::recursive);
   r = run_command(train(2, other_run, "--max-steps 30", other_corpus));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("corpus-id"), std::string::npos) << r.output;

@@ -11,7 +11,11 @@
 #include <fstream>
 #include <iterator>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <vector>
 #include <string>
+#include <system_error>
 
 #include "mixhic/check.hpp"
 
@@ -51,6 +55,23 @@ inline std::string checkpoint_state(const std::string& run_dir, int64_t step, co
   return "(no " + key + " in " + run_dir + "/checkpoints/" + name + "/state.txt)";
 }
 
+// A mixhic-train run's metrics.csv, rows keyed by step (the last row of a step wins, as after a
+// restart); columns as its header: step, epoch, restart, loss, contrastive, orthogonal, mapping,
+// lr, grad_norm, skipped, ...
+inline std::map<int64_t, std::vector<double>> metrics_rows(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.csv");
+  std::string line;
+  std::getline(in, line);
+  std::map<int64_t, std::vector<double>> rows;
+  while (std::getline(in, line)) {
+    std::vector<double> v;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::stod(cell));
+    rows[int64_t(v[0])] = v;
+  }
+  return rows;
+}
+
 // The message of the InputFormatError that `fn` throws, or a text saying it threw none (which
 // then fails any comparison with the message).
 inline std::string error_of(const std::function<void()>& fn) {
@@ -72,14 +93,20 @@ inline std::string shared_data(const std::string& rel) { return std::string(MIXH
     }                                                                                                    \
   } while (0)
 
-// A fresh temporary directory removed at the end of the test.
+// A fresh temporary directory removed at the end of the test (or suite). Not removing it (a tmpfs
+// a failed test left mounted in it) is no error: a destructor that threw would end the process.
 class TempDir {
  public:
   TempDir() {
     char tmpl[] = "/tmp/mixhic-test-XXXXXX";
     path_ = mkdtemp(tmpl);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
   const std::string& path() const { return path_; }
 
