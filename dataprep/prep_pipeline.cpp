@@ -766,6 +766,7 @@ PrepStats run_prep(const MpiWorld& world, const PrepConfig& cfg, const PrepRun& 
     out.write_tables(tables_of(plan, tracks.layout));
     out.write_track_rows(tracks.layout.n_rows, tracks.write_lo, tracks.write_hi - tracks.write_lo, tracks.written(T));
     out.write_samples(samples.meta, ex.hic, samples.target);
+    test_fault_point(world, "write");  // the kill test pauses here, with the file half-written
     out.write_annotations(annotations_of(cfg, plan, ds, verdicts));
     out.write_splits(splits_of(cfg, plan, ds, verdicts));
     out.write_normalization(normalization_of(cfg, plan, norm, track_stats));

@@ -284,9 +284,18 @@ TEST_F(SynthPrep, UnusableOutputFailsBeforeTheExpensiveWork) {
 }
 
 TEST_F(SynthPrep, KilledRunLeavesNothingAtTheOutputPath) {
-  std::string out = out_ / "killed.h5";
-  // ICE on both cells takes several seconds: kill the job in the middle of it.
-  auto r = run_command("( " + test::mpirun(2) + prep(out, "--balance ice") + " >/dev/null 2>&1 & pid=$!; sleep 2; kill -9 $pid; wait $pid ); true");
+  std::string out = out_ / "killed.h5", log = out_ / "killed.log";
+  // The job pauses with the corpus half-written (MIXHIC_TEST_PAUSE_AT=write, after the samples)
+  // and is killed there: the temporary file is left, the output path has nothing. (A kill after
+  // a fixed 2 s came after the end of the run once the prep took 1.9 s.)
+  auto r = run_command("( MIXHIC_TEST_PAUSE_AT=write " + test::mpirun(2) + prep(out, "--balance ice") + " > " + log +
+                       " 2>&1 & pid=$!; for i in $(seq 600); do grep -q 'pausing 60 s' " + log +
+                       " && break; sleep 0.1; done; kill -9 $pid; wait $pid ); true");
+  EXPECT_NE(test::read_file(log).find("pausing 60 s at stage 'write'"), std::string::npos) << test::read_file(log);
+  bool temporary_left = false;
+  for (auto& e : std::filesystem::directory_iterator(out_.path()))
+    temporary_left |= e.path().filename().string().rfind("killed.h5.tmp-", 0) == 0;
+  EXPECT_TRUE(temporary_left) << "the kill came after the run ended";
   EXPECT_FALSE(std::filesystem::exists(out));
   auto inspect = run_command(test::prep_bin() + " inspect " + in("synthA.mcool"));
   EXPECT_NE(inspect.exit_code, 0);

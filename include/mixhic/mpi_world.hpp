@@ -48,6 +48,8 @@ void agree(const MpiWorld& world, const std::function<void()>& fn);
 // makes that rank throw a std::runtime_error, an exception of no mixhic type as std::filesystem
 // throws, when it reaches `stage`. The tests inject a failure at each start-up stage of a
 // binary on one rank of two and check that the job ends with one message and no hang.
+// MIXHIC_TEST_PAUSE_AT=STAGE makes every rank sleep 60 s there instead (a test kills the job in
+// the middle of that stage).
 void test_fault_point(const MpiWorld& world, const char* stage);
 
 // Contiguous block [begin, end) of `n` items owned by `rank` out of `world` (the first n % world

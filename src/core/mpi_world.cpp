@@ -4,12 +4,14 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "mixhic/check.hpp"
 #include "mixhic/log.hpp"
@@ -134,6 +136,14 @@ void agree(const MpiWorld& world, const std::function<void()>& fn) {
 }
 
 void test_fault_point(const MpiWorld& world, const char* stage) {
+  static const std::string pause = [] {
+    const char* v = std::getenv("MIXHIC_TEST_PAUSE_AT");
+    return std::string(v ? v : "");
+  }();
+  if (pause == stage) {
+    log::warn("MIXHIC_TEST_PAUSE_AT: pausing 60 s at stage '{}'", stage);
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+  }
   static const std::string spec = [] {
     const char* v = std::getenv("MIXHIC_TEST_FAIL_AT");
     return std::string(v ? v : "");
