@@ -17,6 +17,8 @@ PACKAGES=(
   python3 python3-numpy python3-cooler python3-pybigwig python3-h5py python3-scipy python3-sklearn
   # the PyTorch twin of the model (tests/reference) and the DDP peer of the benchmarks
   python3-torch
+  # the fuzz lane (ci/fuzz.sh): Clang with libFuzzer, ASan and UBSan
+  clang-14 libclang-rt-14-dev
   # a one-node Slurm cluster for the tests of scripts/slurm (ci/slurm-local.sh)
   slurmctld slurmd slurm-client munge
 )

@@ -23,7 +23,10 @@ class CoolerFile : public ContactMatrix {
   // (cooler's URI syntax). `resolution` picks /resolutions/<res> of an .mcool (or, in the old
   // multi-resolution layout of groups /0, /1, ..., the group whose bin-size it is, as cooler does)
   // and is checked against a .cool's bin-size; 0 accepts a single-resolution file as it is. A
-  // single-cell .scool needs its cell named; the error lists the cells.
+  // single-cell .scool needs its cell named; the error lists the cells. The index is checked at
+  // open (chrom_offset from 0 to n_bins, bin1_offset from 0 to nnz, both non-decreasing; bin size
+  // > 0; the pixel columns 1-D, nnz long and backed by stored bytes), each refused as an
+  // InputFormatError naming the file and the dataset or attribute.
   CoolerFile(const std::string& uri, int64_t resolution);
 
   const std::string& path() const override { return path_; }
@@ -46,14 +49,16 @@ class CoolerFile : public ContactMatrix {
   std::vector<double> balancing_weights(const std::string& column) const override;
   std::string balance_rule(const std::string& column) const override;
 
-  // Pixels [first, last) of the pixel table.
+  // Pixels [first, last) of the pixel table (0 <= first, last <= nnz()). Each pixel is checked as
+  // it is read: bin1 is the row indexes/bin1_offset files it under, bin1 <= bin2 < n_bins(), bin2
+  // ascending within a row; otherwise an InputFormatError naming the pixel columns.
   PixelBlock read_pixels(int64_t first, int64_t last) const;
 
   // Whether bins/<column> is divisive, and the reason (the attribute, or the name).
   std::pair<bool, std::string> divisive(const std::string& column) const;
 
  protected:
-  // Rows [row_begin, row_end) in file order, which cooler sorts by (bin1, bin2).
+  // Rows [row_begin, row_end) clamped to [0, n_bins()), in file order, which cooler sorts by (bin1, bin2).
   PixelBlock read_rows_impl(int64_t row_begin, int64_t row_end, int64_t bin2_end) const override;
 
  private:

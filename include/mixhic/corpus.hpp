@@ -20,9 +20,12 @@ namespace mixhic {
 class Corpus {
  public:
   // Throws InputFormatError naming the file and what is wrong (not a corpus, a newer/older
-  // format-version with the hint to re-run mixhic-prep, missing datasets). With `comm` set, the
-  // file is opened with parallel HDF5 (MPI-IO driver; COLLECTIVE over comm: construction and
-  // destruction) and every rank then reads its own samples independently.
+  // format-version with the hint to re-run mixhic-prep, missing datasets). What callers index or
+  // allocate with is checked here: geometry sizes >= 1 (window-bins <= 65536), at least one
+  // track, one chromosome length > 0 per name, each sample's cell, chromosome and track rows
+  // inside their tables, split indices inside the samples, datasets storing what they declare.
+  // With `comm` set, the file is opened with parallel HDF5 (MPI-IO driver; COLLECTIVE over comm:
+  // construction and destruction) and every rank then reads its own samples independently.
   explicit Corpus(const std::string& path, const MPI_Comm* comm = nullptr);
 
   const std::string& path() const { return path_; }

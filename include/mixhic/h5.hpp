@@ -67,18 +67,43 @@ std::vector<hsize_t> shape(hid_t dataset);
 // Name of the file that holds `obj`, for error messages.
 std::string file_name(hid_t obj);
 
+// Refuses, as an InputFormatError naming the file and the dataset, a dataset that declares more
+// values than its stored bytes can hold, so that no reader allocates what a small file claims.
+// The stored bytes (what the dataset's index says, at most the file's size) must hold its values
+// as stored (elements x datatype size, checked for overflow); for a chunked dataset with filters,
+// kMaxCompressionRatio times them must hold its values as the caller will (`held_element` bytes
+// each when wider than stored: a few KB of gzip cannot be held as GBs of int64). Virtual datasets
+// (data in other files) are refused. read_1d and read_strings call it; a reader that sizes
+// buffers from a dataset's shape calls it first.
+inline constexpr hsize_t kMaxCompressionRatio = 2048;  // deflate's own ceiling is about 1032:1
+void require_stored(hid_t dataset, size_t held_element = 0);
+
 // Reads `count` elements starting at `offset` of a 1-D dataset (count < 0: to the end),
-// converting to T.
+// converting to T. The dataset passes require_stored first.
 template <typename T>
 std::vector<T> read_1d(hid_t loc, const std::string& path, int64_t offset = 0, int64_t count = -1);
-// Reads rows [row, row + nrows) of a 2-D dataset into `out` (nrows * ncols values).
+// `width` of read_rows for a 1-D dataset, one value per row.
+inline constexpr int64_t kColumn = 0;
+// Reads rows [row, row + nrows) into `out` after checking the dataset's shape against what `out`
+// was sized for: `width` kColumn wants a 1-D dataset (nrows values), `width` > 0 a 2-D (rows,
+// width) one (nrows * width values). Another rank or width, or rows outside the dataset, is an
+// InputFormatError naming the file and the dataset; nothing is read then.
+template <typename T>
+void read_rows(hid_t dataset, int64_t row, int64_t nrows, int64_t width, T* out);
+// The same with every trailing dimension as it is (nrows times their product values), for a
+// dataset whose shape the caller has checked itself; a 0-D dataset or rows outside it are refused.
 template <typename T>
 void read_rows(hid_t dataset, int64_t row, int64_t nrows, T* out);
-// Fixed- or variable-length string datasets, as std::string.
+// A 1-D fixed- or variable-length string dataset, as std::string (after require_stored).
 std::vector<std::string> read_strings(hid_t loc, const std::string& path);
 
+// Attribute readers take one value: an attribute holding another number of values (not scalar
+// and not one element), or of another type class, is an InputFormatError naming the object and
+// the attribute.
 bool has_attr(hid_t obj, const std::string& name);
+// An integer, a float holding an integral value, or text of a number ("3").
 int64_t attr_int(hid_t obj, const std::string& name);
+// A float or an integer.
 double attr_double(hid_t obj, const std::string& name);
 std::string attr_string(hid_t obj, const std::string& name);
 // A boolean as h5py writes numpy.bool_ (an enum FALSE/TRUE over int8), an integer (0/1) or text

@@ -72,6 +72,8 @@ class HicFile : public ContactMatrix {
 
   void read_header(int64_t resolution);
   void read_footer();
+  // A (position, size) the file gives for one of its sections must lie inside the file.
+  void check_span(const FileSpan& span, const std::string& what) const;
   ChromMatrix& matrix(size_t chrom) const;
   std::vector<int32_t> blocks_overlapping(const ChromMatrix& m, int64_t lo, int64_t hi, int64_t col_end) const;
   const std::vector<Record>& block(size_t chrom, const ChromMatrix& m, int32_t number) const;

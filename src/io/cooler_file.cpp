@@ -74,6 +74,10 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
   }
   if (group.empty() && h5::exists(file_, "resolutions")) {
     std::vector<std::string> names = member_names(h5::open_group(file_, "resolutions"));
+    for (const std::string& name : names)  // the sort below reads each name as a number
+      if (name.empty() || name.size() > 18 || name.find_first_not_of("0123456789") != std::string::npos)
+        throw InputFormatError(path_, "resolutions/" + name, "a group named by its bin size in bp (digits only)",
+                               "'" + name + "'");
     std::sort(names.begin(), names.end(),
               [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
     if (resolution == 0) {
@@ -96,10 +100,10 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
     if (!h5::exists(root_, ds))
       throw InputFormatError(path_, group_ + (group_ == "/" ? "" : "/") + ds, "a cooler dataset", "missing");
   }
-  format_version_ = h5::has_attr(root_, "format-version") ? static_cast<int>(h5::attr_int(root_, "format-version")) : 2;
-  if (format_version_ < 1 || format_version_ > 3)
-    throw InputFormatError(path_, "format-version", "cooler format-version 1, 2 or 3",
-                           std::to_string(format_version_));
+  const int64_t version = h5::has_attr(root_, "format-version") ? h5::attr_int(root_, "format-version") : 2;
+  if (version < 1 || version > 3)
+    throw InputFormatError(path_, "format-version", "cooler format-version 1, 2 or 3", std::to_string(version));
+  format_version_ = static_cast<int>(version);
   if (h5::has_attr(root_, "storage-mode")) {
     std::string mode = h5::attr_string(root_, "storage-mode");
     if (mode != "symmetric-upper")
@@ -114,8 +118,23 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
   bin1_offset_ = h5::read_1d<int64_t>(root_, "indexes/bin1_offset");
   if (names.size() != lengths.size() || chrom_offset.size() != names.size() + 1)
     throw InputFormatError(path_, "chroms / indexes/chrom_offset", "consistent lengths");
-  for (size_t i = 0; i < names.size(); ++i)
+  if (bin1_offset_.empty()) throw InputFormatError(path_, "indexes/bin1_offset", "n_bins + 1 pixel offsets", "empty");
+  // Bin ids index the prep's per-bin arrays: each chromosome's bins follow the previous one's,
+  // from bin 0 to the n_bins rows bin1_offset indexes.
+  const int64_t bins = n_bins();
+  for (size_t i = 0; i < chrom_offset.size(); ++i) {
+    const bool ok = (i == 0 ? chrom_offset[0] == 0 : chrom_offset[i] >= chrom_offset[i - 1]) && chrom_offset[i] <= bins &&
+                    (i + 1 < chrom_offset.size() || chrom_offset[i] == bins);
+    if (!ok)
+      throw InputFormatError(path_, "indexes/chrom_offset",
+                             fmt::format("bin offsets from 0, non-decreasing, ending at n_bins = {} (indexes/bin1_offset)", bins),
+                             fmt::format("{} at chromosome {}", chrom_offset[i], i));
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (lengths[i] < 0)
+      throw InputFormatError(path_, "chroms/length", "lengths >= 0 bp", fmt::format("{} for {}", lengths[i], names[i]));
     chroms_.push_back({names[i], lengths[i], chrom_offset[i], chrom_offset[i + 1]});
+  }
 
   if (h5::has_attr(root_, "bin-size")) {
     bin_size_ = h5::attr_int(root_, "bin-size");
@@ -123,16 +142,36 @@ CoolerFile::CoolerFile(const std::string& uri, int64_t resolution) {
     auto ends = h5::read_1d<int64_t>(root_, "bins/end", 0, 1);
     bin_size_ = ends.at(0);
   }
+  if (bin_size_ <= 0)
+    throw InputFormatError(path_, h5::has_attr(root_, "bin-size") ? "bin-size" : "bins/end", "a bin size > 0 bp",
+                           fmt::format("{} bp", bin_size_));
   if (resolution != 0 && bin_size_ != resolution)
     throw InputFormatError(path_, "bin-size", fmt::format("{} bp (--resolution)", resolution),
                            fmt::format("{} bp", bin_size_));
-  int64_t nnz = h5::shape(h5::open_dataset(root_, "pixels/count"))[0];
-  if (bin1_offset_.empty() || bin1_offset_.back() != nnz)
-    throw InputFormatError(path_, "indexes/bin1_offset", fmt::format("to end at nnz = {}", nnz),
-                           bin1_offset_.empty() ? "empty" : std::to_string(bin1_offset_.back()));
+  // The pixel table: three 1-D columns of nnz values, each backed by its stored bytes (read_pixels
+  // allocates from bin1_offset, which must then stay within them).
+  count_ds_ = h5::open_dataset(root_, "pixels/count");
   bin1_ds_ = h5::open_dataset(root_, "pixels/bin1_id");
   bin2_ds_ = h5::open_dataset(root_, "pixels/bin2_id");
-  count_ds_ = h5::open_dataset(root_, "pixels/count");
+  int64_t nnz = -1;
+  for (const auto& [name, ds] : {std::pair<const char*, hid_t>{"pixels/count", count_ds_.get()},
+                                 {"pixels/bin1_id", bin1_ds_.get()}, {"pixels/bin2_id", bin2_ds_.get()}}) {
+    const auto dims = h5::shape(ds);
+    if (dims.size() != 1)
+      throw InputFormatError(path_, name, "a 1-D pixel column", fmt::format("{} dimensions", dims.size()));
+    h5::require_stored(ds, sizeof(int64_t));  // held as int64 ids and double counts
+    if (nnz < 0) nnz = static_cast<int64_t>(dims[0]);  // < 2^63: require_stored bounds it by the file's size
+    else if (static_cast<int64_t>(dims[0]) != nnz)
+      throw InputFormatError(path_, name, fmt::format("{} pixels like pixels/count", nnz), std::to_string(dims[0]));
+  }
+  if (bin1_offset_.back() != nnz)
+    throw InputFormatError(path_, "indexes/bin1_offset", fmt::format("to end at nnz = {}", nnz),
+                           std::to_string(bin1_offset_.back()));
+  for (int64_t b = 0; b <= bins; ++b)
+    if (b == 0 ? bin1_offset_[0] != 0 : bin1_offset_[b] < bin1_offset_[b - 1])
+      throw InputFormatError(path_, "indexes/bin1_offset",
+                             fmt::format("pixel offsets from 0, non-decreasing, to nnz = {}", nnz),
+                             fmt::format("{} at bin {}", bin1_offset_[b], b));
 }
 
 int ContactMatrix::chrom_index(const std::string& name) const {
@@ -204,18 +243,39 @@ std::vector<double> ContactMatrix::weights_from_vector(std::vector<double> v, bo
 
 PixelBlock CoolerFile::read_pixels(int64_t first, int64_t last) const {
   PixelBlock px;
+  MIXHIC_REQUIRE(first >= 0 && last <= nnz(), "{}: read_pixels({}, {}) outside the {} pixels", path_, first, last, nnz());
   int64_t n = last - first;
   if (n <= 0) return px;
   px.bin1.resize(n);
   px.bin2.resize(n);
   px.count.resize(n);
-  h5::read_rows(bin1_ds_, first, n, px.bin1.data());
-  h5::read_rows(bin2_ds_, first, n, px.bin2.data());
-  h5::read_rows(count_ds_, first, n, px.count.data());
+  h5::read_rows(bin1_ds_, first, n, h5::kColumn, px.bin1.data());
+  h5::read_rows(bin2_ds_, first, n, h5::kColumn, px.bin2.data());
+  h5::read_rows(count_ds_, first, n, h5::kColumn, px.count.data());
+  // Callers index per-bin arrays with these ids (ICE's marginals, the normaliser's weights): each
+  // pixel's bin1 must be the row bin1_offset files it under, and bin2 in [bin1, n_bins), ascending
+  // within the row (symmetric-upper, sorted by (bin1, bin2)).
+  int64_t row = std::upper_bound(bin1_offset_.begin(), bin1_offset_.end(), first) - bin1_offset_.begin() - 1;
+  for (int64_t k = 0; k < n; ++k) {
+    while (bin1_offset_[row + 1] <= first + k) ++row;
+    const int64_t a = px.bin1[k], b = px.bin2[k];
+    if (a != row)
+      throw InputFormatError(path_, "pixels/bin1_id",
+                             fmt::format("{} at pixel {}, the row indexes/bin1_offset files it under", row, first + k),
+                             std::to_string(a));
+    if (b < a || b >= n_bins() || (k > 0 && a == px.bin1[k - 1] && b < px.bin2[k - 1]))
+      throw InputFormatError(path_, "pixels/bin2_id",
+                             fmt::format("a bin in [{}, {}) at pixel {} (row {}), ascending within the row", a, n_bins(),
+                                         first + k, a),
+                             std::to_string(b));
+  }
   return px;
 }
 
 PixelBlock CoolerFile::read_rows_impl(int64_t row_begin, int64_t row_end, int64_t bin2_end) const {
+  row_begin = std::max<int64_t>(row_begin, 0);
+  row_end = std::min(row_end, n_bins());
+  if (row_begin >= row_end) return {};
   PixelBlock px = read_pixels(bin1_offset_[row_begin], bin1_offset_[row_end]);
   if (bin2_end != std::numeric_limits<int64_t>::max()) px.keep_if([&](size_t k) { return px.bin2[k] < bin2_end; });
   return px;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <tuple>
 
 #include "mixhic/check.hpp"
 #include "mixhic/hash.hpp"
@@ -63,6 +64,13 @@ std::vector<corpus::element_t<D.dtype>> read_column(hid_t file) {
   else return h5::read_1d<corpus::element_t<D.dtype>>(file, D.path);
 }
 
+// Sane limits on the geometry a file declares, so that sizes computed from it cannot overflow:
+// W * W (the full layout) and triangle_size(W) fit in int64 and a window in 2^32 values; bin
+// sizes and strides up to 1 Tbp (longer than any genome) keep W * bin size in range.
+constexpr int64_t kMaxWindowBins = int64_t(1) << 16;
+constexpr int64_t kMaxBp = int64_t(1) << 40;
+constexpr int64_t kMaxTrackBinsPerAnchor = (int64_t(1) << 31) - 1;
+
 }  // namespace
 
 Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
@@ -88,6 +96,15 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   if (hic_layout_ != corpus::kLayoutTriangle && hic_layout_ != corpus::kLayoutFull)
     throw InputFormatError(path, fmt::format("{}/{}", corpus::kGeometryGroup.path, attr::kHicLayout),
                            fmt::format("'{}' or '{}'", corpus::kLayoutTriangle, corpus::kLayoutFull), hic_layout_);
+  // The loader allocates its buffers from these sizes (W*W, A*T floats).
+  for (const auto& [name, value, max] : {std::tuple<const char*, int64_t, int64_t>{attr::kHicBinBp, geometry_.hic_bin_bp, kMaxBp},
+                                         {attr::kWindowBins, geometry_.window_bins, kMaxWindowBins},
+                                         {attr::kStrideBp, geometry_.stride_bp, kMaxBp},
+                                         {attr::kTrackBinBp, geometry_.track_bin_bp, kMaxBp},
+                                         {attr::kTrackBinsPerAnchor, geometry_.track_bins_per_anchor, kMaxTrackBinsPerAnchor}})
+    if (value < 1 || value > max)
+      throw InputFormatError(path, fmt::format("{}/{}", corpus::kGeometryGroup.path, name),
+                             fmt::format("an integer in [1, {}]", max), std::to_string(value));
   // Corpora written before sample-source existed hold tiles.
   const std::string source = h5::has_attr(file_, attr::kSampleSource) ? h5::attr_string(file_, attr::kSampleSource)
                                                                       : name_of(SampleSource::tiles);
@@ -102,9 +119,20 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   chrom_names_ = read_column<corpus::kChromName>(file_);
   chrom_lengths_ = read_column<corpus::kChromLength>(file_);
   geometry_.n_tracks = static_cast<int64_t>(track_names_.size());
+  if (geometry_.n_tracks < 1) throw InputFormatError(path, corpus::kTrackName.path, "at least one track", "none");
+  if (chrom_lengths_.size() != chrom_names_.size())
+    throw InputFormatError(path, corpus::kChromLength.path, fmt::format("{} lengths, one per chromosome name", chrom_names_.size()),
+                           std::to_string(chrom_lengths_.size()));
+  for (size_t k = 0; k < chrom_lengths_.size(); ++k)
+    if (chrom_lengths_[k] <= 0)
+      throw InputFormatError(path, corpus::kChromLength.path, "lengths > 0 bp",
+                             fmt::format("{} for {}", chrom_lengths_[k], chrom_names_[k]));
 
   hic_ = h5::open_dataset(file_, corpus::kSampleHic.path);
   signal_ = h5::open_dataset(file_, corpus::kTrackSignal.path);
+  // Their shapes size what read_hic and the loader allocate: no more than the file stores.
+  h5::require_stored(hic_, sizeof(float));
+  h5::require_stored(signal_, sizeof(float));
   const auto contiguous_offset = [](hid_t d) -> int64_t {
     haddr_t a = H5Dget_offset(d);  // HADDR_UNDEF unless contiguous and allocated
     return a == HADDR_UNDEF ? -1 : static_cast<int64_t>(a);
@@ -140,14 +168,23 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   for (int64_t i = 0; i < n; ++i) {
     auto& m = meta_[i];
     m = {cell[i], chrom[i], s1[i], s2[i], r1[i], r2[i], split[i], nz[i], masked[i]};
+    // A >= 1 (checked above): track_rows_ - A cannot overflow, and row + A is never formed.
     if (m.cell < 0 || m.cell >= int64_t(cell_names_.size()) || m.chrom < 0 || m.chrom >= int64_t(chrom_names_.size()) ||
-        m.track_row1 < 0 || m.track_row1 + A > track_rows_ || m.track_row2 < 0 || m.track_row2 + A > track_rows_)
+        A > track_rows_ || m.track_row1 < 0 || m.track_row1 > track_rows_ - A || m.track_row2 < 0 ||
+        m.track_row2 > track_rows_ - A)
       throw InputFormatError(path, fmt::format("sample {}", i), "cell, chrom and track rows inside their tables");
   }
   // In the order of the split codes: 0 train, 1 val, 2 test.
   splits_.push_back(read_column<corpus::kSplitTrain>(file_));
   splits_.push_back(read_column<corpus::kSplitVal>(file_));
   splits_.push_back(read_column<corpus::kSplitTest>(file_));
+  // The trainer calls meta() with these.
+  const corpus::Dataset* split_sets[] = {&corpus::kSplitTrain, &corpus::kSplitVal, &corpus::kSplitTest};
+  for (size_t s = 0; s < splits_.size(); ++s)
+    for (size_t k = 0; k < splits_[s].size(); ++k)
+      if (splits_[s][k] < 0 || splits_[s][k] >= n)
+        throw InputFormatError(path, split_sets[s]->path, fmt::format("sample indices in [0, {})", n),
+                               fmt::format("{} at position {}", splits_[s][k], k));
 
   auto need_rows = [&](const corpus::Dataset& d, size_t rows) {
     if (int64_t(rows) != n) throw InputFormatError(path, d.path, fmt::format("{} rows like samples/hic", n), std::to_string(rows));
@@ -162,6 +199,7 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
   }
   if (sample_source_ == SampleSource::tss) {
     target_ = h5::open_dataset(file_, corpus::kSampleTarget.path);
+    h5::require_stored(target_, sizeof(float));
     auto ts = h5::shape(target_);
     if (ts.size() != 2 || int64_t(ts[0]) != n || int64_t(ts[1]) != W)
       throw InputFormatError(path, corpus::kSampleTarget.path, fmt::format("shape ({}, {})", n, W));
@@ -175,7 +213,7 @@ Corpus::Corpus(const std::string& path, const MPI_Comm* comm) : path_(path) {
 void Corpus::read_target(int64_t i, float* out) const {
   if (!has_targets())
     throw InputFormatError(path_, corpus::kSampleTarget.path, "present (sample-source tss)", name_of(sample_source_));
-  h5::read_rows(target_, i, 1, out);
+  h5::read_rows(target_, i, 1, geometry_.window_bins, out);
 }
 
 corpus::SampleExtras Corpus::extras(int64_t i, float* target) const {
@@ -191,7 +229,7 @@ corpus::SampleExtras Corpus::extras(int64_t i, float* target) const {
   return e;
 }
 
-void Corpus::read_hic_packed(int64_t i, float* out) const { h5::read_rows(hic_, i, 1, out); }
+void Corpus::read_hic_packed(int64_t i, float* out) const { h5::read_rows(hic_, i, 1, hic_values(), out); }
 
 void Corpus::read_hic(int64_t i, float* out) const {
   if (hic_layout_ == corpus::kLayoutFull) return read_hic_packed(i, out);
@@ -202,7 +240,7 @@ void Corpus::read_hic(int64_t i, float* out) const {
 
 void Corpus::read_tracks(int64_t i, int which, float* out) const {
   int64_t row = which == 2 ? meta_[i].track_row2 : meta_[i].track_row1;
-  h5::read_rows(signal_, row, geometry_.track_bins_per_anchor, out);
+  h5::read_rows(signal_, row, geometry_.track_bins_per_anchor, geometry_.n_tracks, out);
 }
 
 void Corpus::prefetch(const std::vector<int64_t>& samples) const {
@@ -223,9 +261,12 @@ void Corpus::prefetch(const std::vector<int64_t>& samples) const {
 }
 
 std::string Corpus::recompute_corpus_id() const {
+  // With no samples nothing is read (the digest is of the geometry alone), and A * T need not fit:
+  // only a sample's checked track rows bound A by the stored rows.
+  const bool any = n_samples() > 0;
   const int64_t nh = hic_values();
-  const int64_t nt = geometry_.track_bins_per_anchor * geometry_.n_tracks;
-  std::vector<float> hic(nh), t1(nt), t2(nt), target(geometry_.window_bins);
+  const int64_t nt = any ? geometry_.track_bins_per_anchor * geometry_.n_tracks : 0;
+  std::vector<float> hic(any ? nh : 0), t1(nt), t2(nt), target(any ? geometry_.window_bins : 0);
   const bool downstream = sample_source_ != SampleSource::tiles;
   std::vector<uint64_t> digests(meta_.size());
   for (int64_t i = 0; i < n_samples(); ++i) {

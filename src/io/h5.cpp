@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "mixhic/check.hpp"
 
@@ -133,7 +135,54 @@ std::vector<hsize_t> shape(hid_t dataset) {
   return dims;
 }
 
+void require_stored(hid_t dataset, size_t held_element) {
+  Handle space(MIXHIC_H5_CHECK(H5Dget_space(dataset)));
+  const hssize_t npoints = MIXHIC_H5_CHECK(H5Sget_simple_extent_npoints(space));
+  Handle type(MIXHIC_H5_CHECK(H5Dget_type(dataset)));
+  const size_t element = H5Tget_size(type);
+  if (element == 0) throw InputFormatError(file_name(dataset), obj_name(dataset), "a datatype of known size", hdf5_error_text());
+  if (npoints == 0) return;
+  Handle dcpl(MIXHIC_H5_CHECK(H5Dget_create_plist(dataset)));
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_VIRTUAL)
+    throw InputFormatError(file_name(dataset), obj_name(dataset), "data stored in this file", "a virtual dataset");
+  const bool filtered = layout == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0;
+  // Unfiltered, the values as stored must fit in the stored bytes; compressed, the values as the
+  // caller holds them (a wider type than stored multiplies them) in kMaxCompressionRatio times those.
+  const size_t counted = filtered ? std::max(element, held_element) : element;
+  hsize_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<hsize_t>(npoints), static_cast<hsize_t>(counted), &bytes))
+    throw InputFormatError(file_name(dataset), obj_name(dataset), "a size in bytes that fits in 64 bits",
+                           fmt::format("{} values of {} bytes", npoints, counted));
+  // What the dataset's index says it stores is file data too: no more than the file holds. (HDF5
+  // refuses at open a file shorter than its superblock's end of allocation.)
+  Handle file(MIXHIC_H5_CHECK(H5Iget_file_id(dataset)));
+  hsize_t file_size = 0;
+  MIXHIC_H5_CHECK(H5Fget_filesize(file, &file_size));
+  const hsize_t stored = std::min<hsize_t>(H5Dget_storage_size(dataset), file_size);  // 0 on failure
+  hsize_t limit = stored;
+  if (filtered && __builtin_mul_overflow(stored, kMaxCompressionRatio, &limit)) limit = std::numeric_limits<hsize_t>::max();
+  if (bytes > limit)
+    throw InputFormatError(file_name(dataset), obj_name(dataset),
+                           fmt::format("at most {} bytes of values, as its {} stored bytes allow{}", limit, stored,
+                                       filtered ? fmt::format(" (compressed, up to {}:1)", kMaxCompressionRatio) : ""),
+                           fmt::format("{} values of {} bytes declared", npoints, counted));
+}
+
 namespace {
+// "shape (3, 4)", for errors about a dataset's rank or width.
+std::string shape_text(const std::vector<hsize_t>& dims) {
+  std::string s;
+  for (hsize_t d : dims) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return "shape (" + s + ")";
+}
+
+// Rows [row, row + nrows) must lie inside the dataset's first dimension.
+void require_rows(hid_t dataset, const std::vector<hsize_t>& dims, int64_t row, int64_t nrows) {
+  if (row < 0 || nrows < 0 || hsize_t(row) > dims[0] || hsize_t(nrows) > dims[0] - hsize_t(row))
+    throw InputFormatError(file_name(dataset), obj_name(dataset),
+                           fmt::format("{} rows from row {} inside its {} rows", nrows, row, dims[0]));
+}
 // Reads a hyperslab (start, count per dimension) into `out`, throwing InputFormatError on a
 // read failure: inside a readable file that means a truncated or corrupt dataset.
 void read_slab(hid_t dset, hid_t mem_type, const std::vector<hsize_t>& start,
@@ -177,19 +226,40 @@ std::vector<T> read_1d(hid_t loc, const std::string& path, int64_t offset, int64
   if (dims.size() != 1)
     throw InputFormatError(file_name(loc), obj_name(d), "a 1-D dataset",
                            fmt::format("{} dimensions", dims.size()));
-  int64_t n = static_cast<int64_t>(dims[0]);
+  require_stored(d, sizeof(T));  // before n decides an allocation
+  int64_t n = static_cast<int64_t>(dims[0]);  // < 2^63: require_stored bounds it by the file's size
   if (count < 0) count = n - offset;
-  if (offset < 0 || offset + count > n)
+  if (offset < 0 || offset > n || count > n - offset)
     throw InputFormatError(file_name(loc), obj_name(d), fmt::format("at least {} elements", offset + count),
                            fmt::format("{}", n));
+  if (static_cast<uint64_t>(count) > std::numeric_limits<size_t>::max() / sizeof(T))
+    throw InputFormatError(file_name(loc), obj_name(d), "a count whose bytes fit in memory", std::to_string(count));
   std::vector<T> out(count);
   read_slab(d, native<T>(), {static_cast<hsize_t>(offset)}, {static_cast<hsize_t>(count)}, out.data());
   return out;
 }
 
 template <typename T>
+void read_rows(hid_t dataset, int64_t row, int64_t nrows, int64_t width, T* out) {
+  auto dims = shape(dataset);
+  const bool fits = width == kColumn ? dims.size() == 1 : width > 0 && dims.size() == 2 && dims[1] == hsize_t(width);
+  if (!fits)
+    throw InputFormatError(file_name(dataset), obj_name(dataset),
+                           width == kColumn ? "a 1-D dataset" : fmt::format("a 2-D dataset of {} columns", width),
+                           shape_text(dims));
+  require_rows(dataset, dims, row, nrows);
+  std::vector<hsize_t> start(dims.size(), 0), count = dims;
+  start[0] = row;
+  count[0] = nrows;
+  read_slab(dataset, native<T>(), start, count, out);
+}
+
+template <typename T>
 void read_rows(hid_t dataset, int64_t row, int64_t nrows, T* out) {
   auto dims = shape(dataset);
+  if (dims.empty())
+    throw InputFormatError(file_name(dataset), obj_name(dataset), "a dataset of rows", shape_text(dims));
+  require_rows(dataset, dims, row, nrows);
   std::vector<hsize_t> start(dims.size(), 0), count = dims;
   start[0] = row;
   count[0] = nrows;
@@ -202,26 +272,35 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& path) {
   if (H5Tget_class(ftype) != H5T_STRING)
     throw InputFormatError(file_name(loc), obj_name(d), "a string dataset");
   auto dims = shape(d);
-  size_t n = dims.empty() ? 1 : dims[0];
+  if (dims.size() != 1)
+    throw InputFormatError(file_name(loc), obj_name(d), "a 1-D string dataset", fmt::format("{} dimensions", dims.size()));
+  require_stored(d, sizeof(std::string));  // bounds n and n * width by the file's size
+  const size_t n = dims[0];
   std::vector<std::string> out(n);
   if (n == 0) return out;
+  const auto unreadable = [&](const std::string& why) {
+    return InputFormatError(file_name(loc), obj_name(d), "readable strings (file truncated or corrupt?)", why);
+  };
   if (H5Tis_variable_str(ftype) > 0) {
     std::vector<char*> ptrs(n, nullptr);
     Handle mtype(MIXHIC_H5_CHECK(H5Tcopy(H5T_C_S1)));
     H5Tset_size(mtype, H5T_VARIABLE);
     H5Tset_cset(mtype, H5Tget_cset(ftype));
-    MIXHIC_H5_CHECK(H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()));
-    for (size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
+    const herr_t rc = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
+    const std::string why = rc < 0 ? hdf5_error_text() : "";  // before the next call clears the stack
+    if (rc >= 0)
+      for (size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
     Handle space(MIXHIC_H5_CHECK(H5Dget_space(d)));
-    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, ptrs.data());
+    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, ptrs.data());  // also what a failed read left (null otherwise)
+    if (rc < 0) throw unreadable(why);
   } else {
-    size_t width = H5Tget_size(ftype);
+    const size_t width = H5Tget_size(ftype);  // >= 1: require_stored refuses a size of 0
     std::vector<char> buf(n * width);
     Handle mtype(MIXHIC_H5_CHECK(H5Tcopy(H5T_C_S1)));
-    H5Tset_size(mtype, width);
+    MIXHIC_H5_CHECK(H5Tset_size(mtype, width));
     H5Tset_strpad(mtype, H5T_STR_NULLPAD);
     H5Tset_cset(mtype, H5Tget_cset(ftype));
-    MIXHIC_H5_CHECK(H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()));
+    if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) throw unreadable(hdf5_error_text());
     for (size_t i = 0; i < n; ++i) {
       const char* s = buf.data() + i * width;
       out[i].assign(s, strnlen(s, width));
@@ -233,11 +312,33 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& path) {
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
 
 namespace {
+std::string attr_field(hid_t obj, const std::string& name) { return obj_name(obj) + " attribute '" + name + "'"; }
+
+std::string class_text(H5T_class_t cls) {
+  switch (cls) {
+    case H5T_INTEGER: return "an integer";
+    case H5T_FLOAT: return "a float";
+    case H5T_STRING: return "a string";
+    case H5T_ENUM: return "an enum";
+    case H5T_COMPOUND: return "a compound";
+    case H5T_ARRAY: return "an array";
+    default: return "another type class";
+  }
+}
+
+// Every attribute reader reads one value into a one-value buffer: the attribute must hold
+// exactly one (a scalar, or a simple dataspace of one element as a 1-element array is stored).
 Handle open_attr(hid_t obj, const std::string& name) {
   if (!has_attr(obj, name))
-    throw InputFormatError(file_name(obj), obj_name(obj) + " attribute '" + name + "'", "present",
-                           "missing");
-  return Handle(MIXHIC_H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)));
+    throw InputFormatError(file_name(obj), attr_field(obj, name), "present", "missing");
+  Handle a(MIXHIC_H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)));
+  Handle space(MIXHIC_H5_CHECK(H5Aget_space(a)));
+  const H5S_class_t cls = H5Sget_simple_extent_type(space);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (cls != H5S_SCALAR && !(cls == H5S_SIMPLE && n == 1))
+    throw InputFormatError(file_name(obj), attr_field(obj, name), "a single value",
+                           cls == H5S_NULL ? "no value" : fmt::format("{} values", n));
+  return a;
 }
 }  // namespace
 
@@ -252,6 +353,15 @@ int64_t attr_int(hid_t obj, const std::string& name) {
       throw InputFormatError(file_name(obj), "attribute '" + name + "'", "an integer", "'" + text + "'");
     }
   }
+  if (H5Tget_class(ftype) == H5T_FLOAT) {  // taken when it is an integer stored as a float (5000.0)
+    double d = 0;
+    MIXHIC_H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &d));
+    if (!(d >= -0x1p63 && d < 0x1p63) || d != std::trunc(d))
+      throw InputFormatError(file_name(obj), attr_field(obj, name), "an integer", fmt::format("{}", d));
+    return static_cast<int64_t>(d);
+  }
+  if (H5Tget_class(ftype) != H5T_INTEGER)
+    throw InputFormatError(file_name(obj), attr_field(obj, name), "an integer", class_text(H5Tget_class(ftype)));
   int64_t v = 0;
   MIXHIC_H5_CHECK(H5Aread(a, H5T_NATIVE_INT64, &v));
   return v;
@@ -288,6 +398,10 @@ bool attr_bool(hid_t obj, const std::string& name) {
 
 double attr_double(hid_t obj, const std::string& name) {
   Handle a = open_attr(obj, name);
+  Handle ftype(MIXHIC_H5_CHECK(H5Aget_type(a)));
+  const H5T_class_t cls = H5Tget_class(ftype);
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw InputFormatError(file_name(obj), attr_field(obj, name), "a number", class_text(cls));
   double v = 0;
   MIXHIC_H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, &v));
   return v;
@@ -309,9 +423,10 @@ std::string attr_string(hid_t obj, const std::string& name) {
     return s;
   }
   size_t width = H5Tget_size(ftype);
+  if (width == 0) throw InputFormatError(file_name(obj), attr_field(obj, name), "a string of known width", hdf5_error_text());
   std::string s(width, '\0');
   Handle mtype(MIXHIC_H5_CHECK(H5Tcopy(H5T_C_S1)));
-  H5Tset_size(mtype, width);
+  MIXHIC_H5_CHECK(H5Tset_size(mtype, width));
   H5Tset_cset(mtype, H5Tget_cset(ftype));
   MIXHIC_H5_CHECK(H5Aread(a, mtype, s.data()));
   s.resize(strnlen(s.data(), width));
@@ -394,6 +509,7 @@ void write_rows(hid_t dataset, int64_t row, int64_t nrows, const T* data, bool c
 
 #define MIXHIC_H5_INSTANTIATE(T)                                                                \
   template std::vector<T> read_1d<T>(hid_t, const std::string&, int64_t, int64_t);              \
+  template void read_rows<T>(hid_t, int64_t, int64_t, int64_t, T*);                             \
   template void read_rows<T>(hid_t, int64_t, int64_t, T*);                                      \
   template void write_1d<T>(hid_t, const std::string&, const std::vector<T>&,                   \
                             const std::vector<hsize_t>&, bool);                                 \

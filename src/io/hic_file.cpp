@@ -18,6 +18,12 @@ namespace mixhic {
 
 namespace {
 
+// Bounds on what a header may claim (a hostile or corrupt file could claim anything): a
+// chromosome of at most 2^34 bp (17 Gb; the largest known are ~5 Gb) and at most 2^28 bins in all
+// (2 GB for one normalisation vector as doubles; 3 Gb at 12 bp bins).
+constexpr int64_t kMaxChromLength = int64_t(1) << 34;
+constexpr int64_t kMaxBins = int64_t(1) << 28;
+
 // Decoded blocks kept per reader (12 bytes each): ~48 MB.
 constexpr size_t kCacheRecords = size_t(1) << 22;
 
@@ -42,11 +48,26 @@ class FileReader {
     in_.seekg(pos);
     pos_ = pos;
   }
-  void skip(int64_t n) { seek(pos_ + n); }
+  // Skips `n` bytes forward (a count read from the file: negative or past the end is refused).
+  void skip(int64_t n) {
+    if (n < 0) throw InputFormatError(path_, section_, "a non-negative length", std::to_string(n));
+    if (n > size_ - pos_) truncated(n > INT64_MAX - pos_ ? INT64_MAX : pos_ + n);
+    seek(pos_ + n);
+  }
+  // A count of items of `item_bytes` each, read from the file: at least 0 and no more than the
+  // bytes left could hold, so nothing is allocated or looped over beyond what the file has.
+  int64_t count(int64_t n, int64_t item_bytes, const char* what) {
+    if (n < 0 || n > (size_ - pos_) / item_bytes)
+      throw InputFormatError(path_, section_, fmt::format("a {} count the remaining {} bytes can hold", what,
+                                                          size_ - pos_),
+                             fmt::format("{}: truncated or not a .hic file", n));
+    return n;
+  }
+  int64_t size() const { return size_; }
   int64_t position() const { return pos_; }
   bool at_end() const { return pos_ >= size_; }
   void bytes(void* out, int64_t n) {
-    if (n < 0 || pos_ + n > size_) truncated(pos_ + n);
+    if (n < 0 || n > size_ - pos_) truncated(n < 0 || n > INT64_MAX - pos_ ? INT64_MAX : pos_ + n);
     in_.read(static_cast<char*>(out), n);
     if (!in_) truncated(pos_ + n);
     pos_ += n;
@@ -111,9 +132,18 @@ std::vector<unsigned char> inflate_all(const std::vector<unsigned char>& in, con
   zs.next_in = const_cast<unsigned char*>(in.data());
   zs.avail_in = static_cast<uInt>(in.size());
   if (inflateInit(&zs) != Z_OK) throw LibraryError(fmt::format("{}: inflateInit failed", path));
+  // zlib's deflate expands at most 1032:1: more output than that is a corrupt (or hostile) stream.
+  const size_t most = in.size() * 1032 + 1024;
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
-    if (zs.total_out == out.size()) out.resize(out.size() * 2);
+    if (zs.total_out == out.size()) {
+      if (out.size() >= most) {
+        inflateEnd(&zs);
+        throw InputFormatError(path, what, fmt::format("at most {} inflated bytes from {} compressed", most, in.size()),
+                               "more (a corrupt block)");
+      }
+      out.resize(std::min(out.size() * 2, most));
+    }
     zs.next_out = out.data() + zs.total_out;
     zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
     rc = inflate(&zs, Z_NO_FLUSH);
@@ -166,13 +196,13 @@ void HicFile::read_header(int64_t resolution) {
     r.get<int64_t>();
   }
   r.section("header: attributes");
-  int32_t n_attributes = r.get<int32_t>();
+  int32_t n_attributes = int32_t(r.count(r.get<int32_t>(), 2, "attribute"));
   for (int32_t i = 0; i < n_attributes; ++i) {
     r.str();
     r.str();
   }
   r.section("header: chromosomes");
-  int32_t n_chroms = r.get<int32_t>();
+  int32_t n_chroms = int32_t(r.count(r.get<int32_t>(), 5, "chromosome"));
   std::vector<std::pair<std::string, int64_t>> file_chroms;
   for (int32_t i = 0; i < n_chroms; ++i) {
     std::string name = r.str();
@@ -180,7 +210,7 @@ void HicFile::read_header(int64_t resolution) {
     file_chroms.emplace_back(name, length);
   }
   r.section("header: resolutions");
-  int32_t n_bp = r.get<int32_t>();
+  int32_t n_bp = int32_t(r.count(r.get<int32_t>(), 4, "resolution"));
   for (int32_t i = 0; i < n_bp; ++i) resolutions_.push_back(r.get<int32_t>());
   // Fragment resolutions and restriction sites follow; the prep reads base-pair bins only.
 
@@ -205,9 +235,15 @@ void HicFile::read_header(int64_t resolution) {
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
     if (i == 0 && lower == "all") continue;
-    if (length < 0) throw InputFormatError(path_, "length of " + name, ">= 0", std::to_string(length));
+    if (length < 0 || length > kMaxChromLength)
+      throw InputFormatError(path_, "length of " + name, fmt::format("0 to {} bp", kMaxChromLength),
+                             std::to_string(length));
     CoolerChrom c{name, length, n_bins_, n_bins_ + (length + bin_size_ - 1) / bin_size_};
     n_bins_ = c.bin_end;
+    if (n_bins_ > kMaxBins)
+      throw InputFormatError(path_, "header: chromosomes",
+                             fmt::format("at most {} bins of {} bp in all", kMaxBins, bin_size_),
+                             fmt::format("{} by {}", n_bins_, name));
     chroms_.push_back(c);
     file_index_.push_back(i);
   }
@@ -222,25 +258,26 @@ void HicFile::read_footer() {
   else
     r.get<int32_t>();
   r.section("footer: master index");
-  int32_t n_entries = r.get<int32_t>();
+  int32_t n_entries = int32_t(r.count(r.get<int32_t>(), 13, "master index entry"));
   for (int32_t i = 0; i < n_entries; ++i) {
     std::string key = r.str();
     FileSpan span;
     span.position = r.get<int64_t>();
     span.size = r.get<int32_t>();
+    check_span(span, "master index entry " + key);
     master_index_[key] = span;
   }
   const int64_t value_width = version_ > 8 ? 4 : 8;  // v9 stores expected values and factors as float
   auto skip_expected = [&](bool normalised) {
-    int32_t n = r.get<int32_t>();
+    int32_t n = int32_t(r.count(r.get<int32_t>(), 14, "expected-value vector"));
     for (int32_t i = 0; i < n; ++i) {
       if (normalised) r.str();  // type
       r.str();                  // unit
       r.get<int32_t>();         // bin size
       int64_t n_values = version_ > 8 ? r.get<int64_t>() : r.get<int32_t>();
-      r.skip(n_values * value_width);
+      r.skip(r.count(n_values, value_width, "expected value") * value_width);
       int32_t n_factors = r.get<int32_t>();
-      r.skip(int64_t(n_factors) * (4 + value_width));
+      r.skip(r.count(n_factors, 4 + value_width, "normalisation factor") * (4 + value_width));
     }
   };
   r.section("footer: expected values");
@@ -249,7 +286,7 @@ void HicFile::read_footer() {
   r.section("footer: normalised expected values");
   skip_expected(true);
   r.section("footer: normalisation vector index");
-  int32_t n_vectors = r.get<int32_t>();
+  int32_t n_vectors = int32_t(r.count(r.get<int32_t>(), 24, "normalisation vector"));
   for (int32_t i = 0; i < n_vectors; ++i) {
     std::string type = r.str();
     int32_t chrom = r.get<int32_t>();
@@ -258,10 +295,17 @@ void HicFile::read_footer() {
     FileSpan span;
     span.position = r.get<int64_t>();
     span.size = version_ > 8 ? r.get<int64_t>() : r.get<int32_t>();
+    check_span(span, fmt::format("{} vector of chromosome {}", type, chrom));
     if (unit != "BP" || bin != bin_size_) continue;
     if (!norm_index_.count(type)) norm_types_.push_back(type);
     norm_index_[type][chrom] = span;
   }
+}
+
+void HicFile::check_span(const FileSpan& span, const std::string& what) const {
+  if (span.position < 0 || span.size < 0 || span.position > file_size_ || span.size > file_size_ - span.position)
+    throw InputFormatError(path_, what, fmt::format("a section inside the file's {} bytes", file_size_),
+                           fmt::format("{} bytes at byte {}", span.size, span.position));
 }
 
 bool HicFile::has_bin_column(const std::string& norm) const { return norm_index_.count(norm) > 0; }
@@ -284,7 +328,8 @@ std::vector<double> HicFile::norm_vector(const std::string& norm) const {
     if (span == it->second.end()) continue;  // Juicer leaves out chromosomes it could not normalise
     r.section(fmt::format("{} vector of {}", norm, chroms_[c].name));
     r.seek(span->second.position);
-    int64_t n = version_ > 8 ? r.get<int64_t>() : r.get<int32_t>();
+    const int64_t value_bytes = version_ > 8 ? 4 : 8;
+    int64_t n = r.count(version_ > 8 ? r.get<int64_t>() : r.get<int32_t>(), value_bytes, "vector value");
     int64_t want = chroms_[c].bin_end - chroms_[c].bin_begin;
     if (n < want)
       throw InputFormatError(path_, fmt::format("{} vector of {}", norm, chroms_[c].name),
@@ -319,7 +364,7 @@ HicFile::ChromMatrix& HicFile::matrix(size_t chrom) const {
   r.seek(it->second.position);
   r.get<int32_t>();
   r.get<int32_t>();
-  int32_t n_zooms = r.get<int32_t>();
+  int32_t n_zooms = int32_t(r.count(r.get<int32_t>(), 40, "zoom level"));
   std::vector<std::string> have;
   for (int32_t z = 0; z < n_zooms; ++z) {
     std::string unit = r.str();
@@ -328,7 +373,7 @@ HicFile::ChromMatrix& HicFile::matrix(size_t chrom) const {
     int32_t bin = r.get<int32_t>();
     int32_t block_bin_count = r.get<int32_t>();
     int32_t block_column_count = r.get<int32_t>();
-    int32_t n_blocks = r.get<int32_t>();
+    int32_t n_blocks = int32_t(r.count(r.get<int32_t>(), 16, "block"));
     if (unit != "BP" || bin != bin_size_) {
       have.push_back(unit + " " + std::to_string(bin));
       r.skip(int64_t(n_blocks) * 16);
@@ -345,6 +390,7 @@ HicFile::ChromMatrix& HicFile::matrix(size_t chrom) const {
       FileSpan span;
       span.position = r.get<int64_t>();
       span.size = r.get<int32_t>();
+      check_span(span, fmt::format("block {} of matrix {}", number, key));
       m.blocks[number] = span;
     }
     return m;
@@ -366,16 +412,33 @@ std::vector<int32_t> HicFile::blocks_overlapping(const ChromMatrix& m, int64_t l
     int64_t pad_lo = lo / bbc, pad_hi = ((hi - 1) + (col_end - 1)) / 2 / bbc;
     double far = double(col_end - 1 - lo);
     int64_t depth_hi = int64_t(std::log2(1 + far / std::sqrt(2.0) / double(bbc))) + 1;  // +1: rounding
-    for (int64_t depth = 0; depth <= depth_hi; ++depth)
-      for (int64_t pad = pad_lo; pad <= pad_hi; ++pad) add(depth * bcc + pad);
+    const int64_t candidates = (depth_hi + 1) * (pad_hi - pad_lo + 1);
+    if (candidates <= 4 * int64_t(m.blocks.size()) + 1024) {
+      for (int64_t depth = 0; depth <= depth_hi; ++depth)
+        for (int64_t pad = pad_lo; pad <= pad_hi; ++pad) add(depth * bcc + pad);
+    } else {  // a range wider than the blocks stored (tiny blocks a file claims): test each block
+      for (const auto& entry : m.blocks)
+        for (int64_t depth = 0; depth <= depth_hi; ++depth) {
+          const int64_t pad = int64_t(entry.first) - depth * bcc;
+          if (pad >= pad_lo && pad <= pad_hi) add(entry.first);
+        }
+    }
   } else {
     // v8: row (binY) block * bcc + column (binX) block; Juicer writes x <= y, both are tried.
     int64_t i0 = lo / bbc, i1 = (hi - 1) / bbc, j0 = lo / bbc, j1 = (col_end - 1) / bbc;
-    for (int64_t a = i0; a <= i1; ++a)
-      for (int64_t b = j0; b <= j1; ++b) {
-        add(b * bcc + a);
-        if (a != b) add(a * bcc + b);
+    if ((i1 - i0 + 1) * (j1 - j0 + 1) <= 4 * int64_t(m.blocks.size()) + 1024) {
+      for (int64_t a = i0; a <= i1; ++a)
+        for (int64_t b = j0; b <= j1; ++b) {
+          add(b * bcc + a);
+          if (a != b) add(a * bcc + b);
+        }
+    } else {  // a range wider than the blocks stored: test each block's (row, column) block
+      auto in = [](int64_t v, int64_t from, int64_t to) { return v >= from && v <= to; };
+      for (const auto& entry : m.blocks) {
+        const int64_t q = entry.first / bcc, r = entry.first % bcc;
+        if ((in(q, j0, j1) && in(r, i0, i1)) || (q != r && in(q, i0, i1) && in(r, j0, j1))) add(entry.first);
       }
+    }
   }
   std::sort(numbers.begin(), numbers.end());
   numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
@@ -403,14 +466,21 @@ std::vector<HicFile::Record> HicFile::decode_block(size_t chrom, int32_t number,
     short_y = b.get<uint8_t>() == 0;
   }
   uint8_t type = b.get<uint8_t>();
+  // A record's bin: an offset plus an index, both from the file, added without int32 overflow
+  // (bins outside the chromosome are dropped by read_rows_impl's range test).
+  auto bin_of = [&](int64_t v) {
+    if (v < INT32_MIN || v > INT32_MAX)
+      throw InputFormatError(path_, what, "record bins within int32", std::to_string(v));
+    return int32_t(v);
+  };
   auto count = [&]() { return short_counts ? float(b.get<int16_t>()) : b.get<float>(); };
   if (type == 1) {  // list of rows: y, then its (x, count) pairs
     int32_t rows = b.index(short_y);
     for (int32_t i = 0; i < rows; ++i) {
-      int32_t y = y_offset + b.index(short_y);
+      const int32_t y = bin_of(int64_t(y_offset) + b.index(short_y));
       int32_t cols = b.index(short_x);
       for (int32_t j = 0; j < cols; ++j) {
-        int32_t x = x_offset + b.index(short_x);
+        const int32_t x = bin_of(int64_t(x_offset) + b.index(short_x));
         out.push_back({x, y, count()});
       }
     }
@@ -419,7 +489,7 @@ std::vector<HicFile::Record> HicFile::decode_block(size_t chrom, int32_t number,
     int32_t w = b.get<int16_t>();
     if (w <= 0 && n_points > 0) throw InputFormatError(path_, what, "a dense block width > 0", std::to_string(w));
     for (int32_t i = 0; i < n_points; ++i) {
-      int32_t x = x_offset + i % w, y = y_offset + i / w;
+      const int32_t x = bin_of(int64_t(x_offset) + i % w), y = bin_of(int64_t(y_offset) + i / w);
       if (short_counts) {
         int16_t c = b.get<int16_t>();
         if (c != INT16_MIN) out.push_back({x, y, float(c)});

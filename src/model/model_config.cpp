@@ -60,9 +60,9 @@ void ModelConfig::validate_geometry() const {
 }
 
 void ModelConfig::validate_keys() const {
+  need(heads >= 1, "heads", ">= 1");  // before embed-dim's test divides by it
   need(embed_dim > 0 && embed_dim % heads == 0, "embed-dim", "a positive multiple of heads");
   need(depth >= 1, "depth", ">= 1");
-  need(heads >= 1, "heads", ">= 1");
   need(mlp_ratio >= 1, "mlp-ratio", ">= 1");
   need(map_head == "reference" || map_head == "decay" || map_head == "barrier", "map-head", "reference | decay | barrier");
   need(barrier_dim >= 1, "barrier-dim", ">= 1");
