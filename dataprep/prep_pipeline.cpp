@@ -518,7 +518,11 @@ SampleRecords describe_samples(const MpiWorld& world, const PrepConfig& cfg, con
       m.masked_bins = ex.masked[s];
       // What else the sample stores enters its digest too (CORPUS_SCHEMA.md "corpus-id").
       corpus::SampleExtras extras;
-      if (pairs) extras = corpus::SampleExtras{ds.samples[k].label, ds.samples[k].anchor1_bp, ds.samples[k].anchor2_bp};
+      if (pairs) {
+        extras.label = ds.samples[k].label;
+        extras.anchor1_bp = ds.samples[k].anchor1_bp;
+        extras.anchor2_bp = ds.samples[k].anchor2_bp;
+      }
       if (tss) {
         float* target = &out.target[s * W];
         const auto& d = ds.samples[k];

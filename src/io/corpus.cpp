@@ -218,7 +218,11 @@ void Corpus::read_target(int64_t i, float* out) const {
 
 corpus::SampleExtras Corpus::extras(int64_t i, float* target) const {
   corpus::SampleExtras e;
-  if (has_labels()) e = corpus::SampleExtras{labels_[i], anchor1_[i], anchor2_[i]};
+  if (has_labels()) {
+    e.label = labels_[i];
+    e.anchor1_bp = anchor1_[i];
+    e.anchor2_bp = anchor2_[i];
+  }
   if (has_targets()) {
     read_target(i, target);
     e.target = target;
