@@ -122,7 +122,7 @@ TEST(Config, FileThenCommandLineOverrideAndUnknownKeys) {
 
 TEST(Config, HelpListsEveryKey) {
   auto r = test::run_command(test::prep_bin() + " --help");
-  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   prep::PrepConfig cfg;
   auto table = prep::prep_options(cfg);
   for (const auto& opt : table.options())
