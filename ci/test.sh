@@ -2,6 +2,9 @@
 # The test command (README): installs missing Debian packages, configures a Release build,
 # builds and runs the whole ctest suite (GPU-labelled tests excluded: CI has no GPU). Labels:
 # mpi (under mpirun), model, train (mixhic-train end to end), slurm (a real one-node Slurm).
+# Then the fuzz lane (ci/fuzz.sh): a small Clang ASan/UBSan build of the parsers in
+# $BUILD_DIR-fuzz, each libFuzzer target for FUZZ_SECONDS (60) and src/io's unit tests once.
+# SKIP_FUZZ=1 leaves it out.
 #   ci/test.sh                 # build in ./build
 #   BUILD_DIR=/tmp/b ci/test.sh
 set -euo pipefail
@@ -15,6 +18,6 @@ bash ci/install-deps.sh
 if [ "$(id -u)" -eq 0 ]; then trap "bash '$PWD/ci/slurm-local.sh' down >/dev/null 2>&1 || true" EXIT; fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DMIXHIC_BUILD_TESTS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
-cd "$BUILD_DIR"
 # One test at a time: the MPI tests start up to 3 ranks on this 2-core machine.
-ctest --output-on-failure -LE gpu --timeout 900
+(cd "$BUILD_DIR" && ctest --output-on-failure -LE gpu --timeout 900)
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash ci/fuzz.sh; fi

@@ -66,7 +66,7 @@ int walk(const CoolerFile& c, const std::string& path) {
 }  // namespace
 
 int parse_cooler(const uint8_t* data, size_t size) {
-  quiet_hdf5();
+  fresh_hdf5();
   static ScratchFile file(".cool");
   const std::string& path = file.write(data, size);
   int refused = 0;

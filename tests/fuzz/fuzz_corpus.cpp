@@ -85,7 +85,7 @@ int walk(const std::string& path) {
 }  // namespace
 
 int parse_corpus(const uint8_t* data, size_t size) {
-  quiet_hdf5();
+  fresh_hdf5();
   static ScratchFile file(".h5");
   const std::string& path = file.write(data, size);
   int refused = 0;

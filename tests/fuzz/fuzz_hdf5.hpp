@@ -1,5 +1,4 @@
-// fuzz_hdf5.hpp — what fuzz_corpus and fuzz_cooler share around HDF5: silencing HDF5's own error
-// printing (a refused file is not news), listing a group's first members (to name an .mcool's
+// fuzz_hdf5.hpp — what fuzz_corpus and fuzz_cooler share around HDF5: a fresh library per input, listing a group's first members (to name an .mcool's
 // resolutions and an .scool's cells the way a user would in a URI), and the check that a reader,
 // once destroyed, left no HDF5 identifier open. A leaked file id would make the next input's
 // H5Fopen of the same scratch path return the old file's cached metadata, and in a long prep run
@@ -21,9 +20,14 @@
 
 namespace mixhic::fuzz {
 
-inline void quiet_hdf5() {
-  static const bool quiet = (H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), true);
-  (void)quiet;
+// Each input meets HDF5 as one run of mixhic-prep or mixhic-train meets it: the library closed (its
+// caches and free lists given back) and opened again, its error printing off (a refused file is
+// not news). Without it, what an uninstrumented HDF5 did with one corrupt file (a stray write, a
+// free-list entry) shows up as a finding on a later input that does not reproduce alone.
+inline void fresh_hdf5() {
+  H5close();
+  H5open();
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
 // Names of the first `max` links of `group` under `loc` (none if it is not there).
