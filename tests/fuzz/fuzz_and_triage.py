@@ -39,7 +39,9 @@ import sys
 # Frames that are never the culprit: the fuzzer, the sanitizers, the runtime, the allocator.
 RUNTIME = re.compile(r"fuzzer::|__sanitizer|__asan|__lsan|__ubsan|__interceptor_|__libc_start|"
                      r" in _start |libc\.so|/sysdeps/|libstdc\+\+|libgcc_s|ld-linux|"
-                     r" in (malloc|calloc|realloc|free|posix_memalign|aligned_alloc|operator new|operator delete)")
+                     r" in (malloc|calloc|realloc|free|posix_memalign|aligned_alloc|operator new|operator delete)|"
+                     # ASan's interceptors of the C string and memory calls, which live in the fuzzer
+                     r" in (memmove|memcpy|memset|memcmp|memchr|strlen|strnlen|strcmp|strncmp|strchr|strstr) ")
 # Libraries mixhic links but does not build: a culprit there is theirs.
 LIBRARIES = {"libhdf5": "HDF5", "libtorch": "LibTorch", "libc10": "LibTorch", "libBigWig": "libBigWig"}
 # HDF5 calls that hand the memory they allocate to the caller (variable-length data, names): a leak
