@@ -117,6 +117,9 @@ class TempDir {
 inline std::string prep_bin() { return MIXHIC_PREP_BIN; }
 inline std::string mpirun(int np) { return std::string(MIXHIC_MPIEXEC) + " -np " + std::to_string(np) + " --bind-to none "; }
 inline std::string python() { return MIXHIC_PYTHON; }
+#ifdef MIXHIC_TWIN_PYTHON
+inline std::string twin_python() { return MIXHIC_TWIN_PYTHON; }  // torch + numpy
+#endif
 inline std::string oracle(const std::string& script) {
   return python() + " " + std::string(MIXHIC_SOURCE_DIR) + "/tests/oracles/" + script;
 }

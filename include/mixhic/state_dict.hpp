@@ -19,7 +19,9 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 NamedTensors state_dict(const torch::nn::Module& module);
 
-// torch.save-compatible file holding a {name: tensor} dict (tensors copied to CPU).
+// torch.save-compatible file holding a {name: tensor} OrderedDict (tensors copied to CPU), in the
+// form torch.save writes a state_dict: torch.load's restricted unpickler (its default from
+// PyTorch 2.6 on) reads it. Written and read in src/model/torch_checkpoint.cpp.
 void save_state_dict(const torch::nn::Module& module, const std::string& path);
 void save_tensors(const NamedTensors& tensors, const std::string& path);
 // Reads a dict of tensors written by torch.save (or save_tensors).

@@ -19,13 +19,6 @@ NamedTensors state_dict(const torch::nn::Module& module) {
   return out;
 }
 
-void save_tensors(const NamedTensors& tensors, const std::string& path) {
-  c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().cpu().contiguous());
-  std::vector<char> bytes = torch::pickle_save(dict);
-  replace_file(path, bytes.data(), bytes.size());
-}
-
 void save_state_dict(const torch::nn::Module& module, const std::string& path) { save_tensors(state_dict(module), path); }
 
 bool is_reference_unused_key(const std::string& key) {

@@ -1,4 +1,11 @@
-// Reads torch.save files (zip format) holding a dict of tensors, e.g. a PyTorch state_dict.
+// Reads and writes torch.save files (zip format) holding a dict of tensors, e.g. a PyTorch
+// state_dict.
+//
+// Writing (save_tensors) emits the pickle torch.save itself writes for a state_dict: an
+// OrderedDict of torch._utils._rebuild_tensor_v2 calls on typed storages, one storage record per
+// tensor. Python's restricted unpickler (torch.load's default from PyTorch 2.6 on, and
+// weights_only=True in 1.13) accepts exactly that; LibTorch's torch::pickle_save tags its typed
+// dicts with torch.jit._pickle.restore_type_tag, which it refuses.
 //
 // LibTorch's own unpickler turns `collections.OrderedDict` -- the type of every state_dict --
 // into None, so it cannot read PyTorch checkpoints. This is a small pickle machine for exactly
@@ -33,6 +40,7 @@
 #include <vector>
 
 #include "mixhic/check.hpp"
+#include "mixhic/output_files.hpp"
 #include "mixhic/state_dict.hpp"
 
 namespace mixhic {
@@ -570,6 +578,112 @@ NamedTensors load_tensors(const std::string& path) {
   } catch (const c10::Error& e) {
     throw InputFormatError(path, kArchive, kArchiveExpected, library_text(e));
   }
+}
+
+namespace {
+
+const char* storage_global(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return "FloatStorage";
+    case torch::kDouble: return "DoubleStorage";
+    case torch::kHalf: return "HalfStorage";
+    case torch::kBFloat16: return "BFloat16Storage";
+    case torch::kLong: return "LongStorage";
+    case torch::kInt: return "IntStorage";
+    case torch::kShort: return "ShortStorage";
+    case torch::kChar: return "CharStorage";
+    case torch::kByte: return "ByteStorage";
+    case torch::kBool: return "BoolStorage";
+    default: throw Error(fmt::format("save_tensors: no torch storage type for dtype {}", c10::toString(t)));
+  }
+}
+
+// Pickle protocol 2, the opcodes torch.save's pickler emits for a state_dict.
+class StateDictPickler {
+ public:
+  std::string bytes = std::string("\x80\x02", 2);  // PROTO 2
+  void op(char c) { bytes.push_back(c); }
+  void global(const std::string& module, const std::string& name) { bytes += "c" + module + "\n" + name + "\n"; }
+  void str(const std::string& s) {
+    op('X');  // BINUNICODE: 4-byte length, UTF-8 (the keys are ASCII module paths)
+    put_le(s.size(), 4);
+    bytes += s;
+  }
+  void integer(int64_t v) {
+    if (v >= 0 && v < 256) {
+      op('K');  // BININT1
+      put_le(uint64_t(v), 1);
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+      op('J');  // BININT, signed
+      put_le(uint64_t(uint32_t(int32_t(v))), 4);
+    } else {
+      op('\x8a');  // LONG1: 8 bytes of two's complement
+      put_le(8, 1);
+      put_le(uint64_t(v), 8);
+    }
+  }
+  void int_tuple(c10::IntArrayRef values) {
+    op('(');  // MARK
+    for (int64_t v : values) integer(v);
+    op('t');  // TUPLE
+  }
+  void ordered_dict() {  // collections.OrderedDict()
+    global("collections", "OrderedDict");
+    op(')');  // EMPTY_TUPLE
+    op('R');  // REDUCE
+  }
+  // _rebuild_tensor_v2(storage, offset 0, size, stride, requires_grad False, OrderedDict())
+  void tensor(const torch::Tensor& t, const std::string& key) {
+    global("torch._utils", "_rebuild_tensor_v2");
+    op('(');
+    op('(');  // the persistent id ('storage', torch.<T>Storage, key, 'cpu', numel)
+    str("storage");
+    global("torch", storage_global(t.scalar_type()));
+    str(key);
+    str("cpu");
+    integer(t.numel());
+    op('t');
+    op('Q');  // BINPERSID
+    integer(0);
+    int_tuple(t.sizes());
+    int_tuple(t.strides());
+    op('\x89');  // NEWFALSE
+    ordered_dict();
+    op('t');
+    op('R');
+  }
+
+ private:
+  void put_le(uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) bytes.push_back(char((v >> (8 * i)) & 0xff));
+  }
+};
+
+}  // namespace
+
+void save_tensors(const NamedTensors& tensors, const std::string& path) {
+  std::vector<torch::Tensor> data;
+  StateDictPickler p;
+  p.ordered_dict();
+  p.op('(');  // MARK
+  for (const auto& [name, t] : tensors) {
+    data.push_back(t.detach().cpu().contiguous());
+    p.str(name);
+    p.tensor(data.back(), std::to_string(data.size() - 1));
+  }
+  p.op('u');  // SETITEMS
+  p.op('.');  // STOP
+  std::string archive;
+  caffe2::serialize::PyTorchStreamWriter zip([&](const void* bytes, size_t n) {
+    archive.append(static_cast<const char*>(bytes), n);
+    return n;
+  });
+  zip.writeRecord("data.pkl", p.bytes.data(), p.bytes.size());
+  zip.writeRecord("byteorder", "little", 6);
+  for (size_t i = 0; i < data.size(); ++i)
+    zip.writeRecord("data/" + std::to_string(i), data[i].data_ptr(), size_t(data[i].numel()) * data[i].element_size());
+  zip.writeEndOfFile();
+  replace_file(path, archive.data(), archive.size());
 }
 
 }  // namespace mixhic

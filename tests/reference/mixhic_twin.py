@@ -429,8 +429,15 @@ def rel_err(a, b):
     return float((a - b).abs().max()) / scale
 
 
+def load_pt(path):
+    # mixhic's .pt files are OrderedDicts of tensors, written as torch.save writes a state_dict:
+    # they load with the restricted unpickler, the default from torch 2.6 on (given explicitly, so
+    # that 1.13 checks the same).
+    return torch.load(path, weights_only=True)
+
+
 def cmd_compare(args, cfg):
-    state, io = torch.load(args.state), torch.load(args.io)
+    state, io = load_pt(args.state), load_pt(args.io)
     dtype = io["hic"].dtype
     model = MixHicTwin(cfg).to(dtype)
     model.load_state_dict(state, strict=True)
@@ -484,9 +491,9 @@ def cmd_save(args, cfg):
 
 
 def cmd_forward(args, cfg):
-    io = torch.load(args.io)
+    io = load_pt(args.io)
     model = MixHicTwin(cfg).to(io["hic"].dtype)
-    model.load_state_dict(torch.load(args.state), strict=True)
+    model.load_state_dict(load_pt(args.state), strict=True)
     model.train()
     with torch.no_grad():
         out = model(io["hic"], io["epi"])
