@@ -33,6 +33,7 @@
 #include "mixhic/compute_threads.hpp"
 #include "mixhic/config.hpp"
 #include "mixhic/corpus.hpp"
+#include "mixhic/gpu_binding.hpp"
 #include "mixhic/grad_buckets.hpp"
 #include "mixhic/log.hpp"
 #include "mixhic/model.hpp"
@@ -119,10 +120,10 @@ int allreduce_main(const MpiWorld& world, const po::variables_map& vm) {
   if (kind == "mpi") {
     comm = make_mpi_comm(world);
   } else if (kind == "nccl") {
-    auto [local_ranks, local_rank] = node_local(world);
-    (void)local_ranks;
-    device = torch::Device(torch::kCUDA, local_rank);
-    comm = make_nccl_comm(world, local_rank);
+    const int gpu = gpu_of_rank(world, int(torch::cuda::device_count()), "allreduce --comm nccl");
+    make_current_gpu(gpu);
+    device = torch::Device(torch::kCUDA, gpu);
+    comm = make_nccl_comm(world, gpu);
   } else {
     throw ConfigError(fmt::format("allreduce: --comm {}: expected mpi or nccl", kind));
   }

@@ -8,6 +8,7 @@
 
 #include "mixhic/check.hpp"
 #include "mixhic/comm.hpp"
+#include "mixhic/gpu_binding.hpp"
 #include "mixhic/sample_order.hpp"
 
 using namespace mixhic;
@@ -68,14 +69,39 @@ TEST(Comm, NcclPathIsBuiltWhenTheToolkitIsThere) {
     EXPECT_THROW(make_nccl_comm(MpiWorld{}, 0), ConfigError);
     return;
   }
-  // With NCCL linked: on a machine without a GPU the communicator fails cleanly at cudaSetDevice
-  // (the library loaded and ran); with a GPU, one rank's all-reduce is the identity.
-  try {
-    auto comm = make_nccl_comm(MpiWorld{}, 0);
-    std::cout << "[ nccl     ] a GPU is present: running a 1-rank NCCL all-reduce\n";
-    EXPECT_EQ(comm->name(), "nccl");
-  } catch (const LibraryError& e) {
-    std::cout << "[ nccl     ] no usable GPU here: " << e.what() << "\n";
-    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  // With NCCL linked: where the CUDA runtime sees no GPU the communicator fails cleanly at
+  // cudaSetDevice (the library loaded and ran); where it sees one, it must be made (any CUDA
+  // error then fails this test) and its all-reduce is checked by Gpu.NcclAllreduceOfOneRank*.
+  const int gpus = cuda_device_count();
+  if (gpus == 0) {
+    std::cout << "[ nccl     ] the CUDA runtime sees no GPU: the communicator must fail at cudaSetDevice\n";
+    try {
+      make_nccl_comm(MpiWorld{}, 0);
+      ADD_FAILURE() << "an NCCL communicator was made without a GPU";
+    } catch (const LibraryError& e) {
+      EXPECT_NE(std::string(e.what()).find("cudaSetDevice"), std::string::npos) << e.what();
+    }
+    return;
   }
+  std::cout << "[ nccl     ] " << gpus << " GPU(s): making a 1-rank NCCL communicator\n";
+  auto comm = make_nccl_comm(MpiWorld{}, 0);
+  EXPECT_EQ(comm->name(), "nccl");
+}
+
+TEST(GpuBinding, OneRankPerGpuAndOwnDevicesUseTheirFirst) {
+  // Ranks that see the node's 4 GPUs drive GPU = node-local rank.
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(gpu_for_rank(r, 4, 4, false, "unset"), r);
+  EXPECT_EQ(gpu_for_rank(1, 2, 8, false, "unset"), 1);
+  // srun --gpus-per-task=1: each rank sees one GPU of its own.
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(gpu_for_rank(r, 4, 1, true, "'3'"), 0);
+  // More ranks than GPUs, all seeing the same ones: refused (rank % GPUs put two ranks on one).
+  try {
+    gpu_for_rank(2, 3, 2, false, "'0,1'");
+    ADD_FAILURE() << "3 ranks on 2 GPUs were accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("3 ranks on this node but 2 GPU(s) visible to each (CUDA_VISIBLE_DEVICES='0,1')"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW(gpu_for_rank(0, 1, 0, false, "''"), ConfigError);  // none visible
+  EXPECT_THROW(gpu_for_rank(0, 2, 0, true, "''"), ConfigError);
 }

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
+#include "mixhic/autocast.hpp"
 #include "mixhic/check.hpp"
 #include "mixhic/h5.hpp"
 #include "mixhic/model.hpp"
@@ -12,6 +15,7 @@
 #include "test_util.hpp"
 
 using namespace mixhic;
+namespace F = torch::nn::functional;
 using test::run_command;
 
 namespace {
@@ -42,7 +46,7 @@ std::pair<torch::Tensor, torch::Tensor> random_batch(const ModelConfig& c, int64
   return {hic, epi};
 }
 
-std::string twin() { return test::python() + " " + std::string(MIXHIC_SOURCE_DIR) + "/tests/reference/mixhic_twin.py"; }
+std::string twin() { return test::twin_python() + " " + std::string(MIXHIC_SOURCE_DIR) + "/tests/reference/mixhic_twin.py"; }
 
 }  // namespace
 
@@ -265,6 +269,48 @@ TEST(Model, ImportsAStateDictSavedByPyTorch) {
       if (name == name2) EXPECT_TRUE(torch::equal(t, t2)) << name;
 }
 
+TEST(Model, SavedTensorsLoadWithTorchLoadsRestrictedUnpickler) {
+  // torch.load's default from PyTorch 2.6 on is weights_only=True; 1.13 checks the same when asked.
+  test::TempDir dir;
+  torch::manual_seed(2);
+  torch::Tensor wide = torch::randn({5, 7});
+  NamedTensors tensors = {
+      {"w.weight", torch::randn({3, 4})},
+      {"d", torch::randn({6}, torch::kDouble)},
+      {"bn.num_batches_tracked", torch::tensor(int64_t(1) << 40)},  // 0-dim, past int32
+      {"mask", torch::tensor({true, false, true})},
+      {"half", torch::randn({2, 2}).to(torch::kBFloat16)},
+      {"empty", torch::zeros({0, 3})},
+      {"column", wide.select(1, 2)},  // a strided view, saved as its own values
+      {"big", torch::arange(70000, torch::kInt)}};
+  save_tensors(tensors, dir / "t.pt");
+  auto r = run_command(test::twin_python() + " -c \"import sys, torch; d = torch.load(sys.argv[1], weights_only=True); "
+                       "print(type(d).__name__, ' '.join(k + ':' + str(v.dtype).replace('torch.', '') + ':' + "
+                       "'x'.join(map(str, v.shape)) + ':' + repr(float(v.double().sum())) for k, v in d.items()))\" " +
+                       (dir / "t.pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (auto& [name, t] : tensors) {
+    std::string dtype = c10::toString(t.scalar_type());
+    std::map<std::string, std::string> py = {{"Float", "float32"}, {"Double", "float64"}, {"Long", "int64"},
+                                             {"Bool", "bool"}, {"BFloat16", "bfloat16"}, {"Int", "int32"}};
+    EXPECT_NE(r.output.find(fmt::format("{}:{}:{}:", name, py.at(dtype), fmt::join(t.sizes(), "x"))),
+              std::string::npos) << name << "\n" << r.output;
+    // Python's repr of the double sum: compare by value.
+    size_t at = r.output.find(" " + name + ":");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    size_t colon = r.output.rfind(':', r.output.find_first_of(" \n", at + 1));
+    EXPECT_DOUBLE_EQ(std::stod(r.output.substr(colon + 1)), t.to(torch::kDouble).sum().item<double>()) << name;
+  }
+  EXPECT_EQ(r.output.rfind("OrderedDict", 0), 0u) << r.output;
+  // and mixhic's own reader gives back the same tensors
+  NamedTensors back = load_tensors(dir / "t.pt");
+  ASSERT_EQ(back.size(), tensors.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_EQ(back[i].first, tensors[i].first);
+    EXPECT_TRUE(torch::equal(back[i].second, tensors[i].second.contiguous())) << back[i].first;
+  }
+}
+
 TEST(Model, WrongKeysAndShapesAreErrorsThatNameThem) {
   ModelConfig cfg = tiny_config();
   test::TempDir dir;
@@ -387,4 +433,116 @@ TEST(Model, PrismHeadAdjustsExpressionAndItsUniformityLossIsHandComputed) {
   EXPECT_TRUE(MixHicModelImpl::is_head_key("prism_weights.fc.weight"));
   cfg.task = Task::loop;
   EXPECT_THROW(cfg.validate(), ConfigError);  // the Prism head is for expression only
+}
+
+TEST(Model, LoopLossIsBceOnTheLogitsAlsoSaturatedAndUnderBf16Autocast) {
+  ModelConfig cfg = tiny_config();
+  cfg.task = Task::loop;
+  torch::manual_seed(3);
+  MixHicModel model(cfg);
+  model->eval();
+  auto [hic, epi] = random_batch(cfg, 4, torch::kFloat);
+  torch::Tensor target = torch::tensor({0.f, 1.f, 0.f, 1.f});
+  // The hand value from the logits, in double: mean of log(1 + e^-|x|) + max(x, 0) - x y.
+  auto hand = [&](const torch::Tensor& logits) {
+    torch::Tensor x = logits.to(torch::kDouble), y = target.to(torch::kDouble);
+    return (torch::log1p(torch::exp(-x.abs())) + x.clamp_min(0) - x * y).mean().item<double>();
+  };
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = model->loop_logits(hic, epi);
+  EXPECT_TRUE(torch::allclose(model->predict_loop(hic, epi), torch::sigmoid(logits)));
+  EXPECT_NEAR(model->task_loss(hic, epi, target).item<double>(), hand(logits), 1e-6);
+
+  // Saturated: the last layer's bias at +/-1000 puts every logit near it. A clamped probability
+  // gives at most -log(1e-7) = 16.1 per sample (fp32), 100 with BCE's own clamp, or log(0) in bf16
+  // where 1 - 1e-7 rounds to 1; the true loss is ~500.
+  for (auto& p : model->named_parameters())
+    if (p.key() == "classifier.3.bias") p.value().fill_(1000.0);
+  logits = model->loop_logits(hic, epi);
+  const double expected = hand(logits);
+  ASSERT_GT(expected, 400);
+  EXPECT_NEAR(model->task_loss(hic, epi, target).item<double>(), expected, 1e-4 * expected);
+  {
+    // The loss of bf16 logits under autocast (the model's own bf16 forward is for CUDA: LibTorch
+    // 1.13's CPU layer_norm refuses bf16 input with fp32 weights; Gpu.* runs it).
+    Bf16Autocast bf16(torch::kCPU, true);
+    torch::Tensor logits16 = logits.to(torch::kBFloat16);
+    torch::Tensor loss = loop_loss(logits16, target);
+    EXPECT_EQ(loss.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(std::isfinite(loss.item<double>()));
+    EXPECT_NEAR(loss.item<double>(), hand(logits16), 1e-6 * expected);  // exact on the rounded logits
+    EXPECT_NEAR(loss.item<double>(), expected, 0.01 * expected);        // bf16 logits: 8 significant bits
+    // What the sigmoid-then-BCE form gave: every probability 1 in bf16, the loss stuck at BCE's clamp.
+    torch::Tensor p = torch::sigmoid(logits16).clamp(1e-7, 1 - 1e-7);
+    EXPECT_LT(F::binary_cross_entropy(p.to(torch::kFloat), target).item<double>(), 0.5 * expected);
+  }
+}
+
+TEST(Model, Bf16AutocastScopesNestAndContrastiveLogitsStayFp32) {
+  torch::manual_seed(5);
+  torch::Tensor a = torch::randn({6, 16}), b = torch::randn({6, 16}), t = torch::full({}, 0.07);
+  const double fp32 = contrastive_loss(a, b, t).item<double>();
+  {
+    Bf16Autocast on(torch::kCPU, true);
+    EXPECT_EQ(torch::matmul(a, b.t()).scalar_type(), torch::kBFloat16);
+    {
+      Bf16Autocast off(torch::kCPU, false);
+      EXPECT_EQ(torch::matmul(a, b.t()).scalar_type(), torch::kFloat);
+    }
+    EXPECT_EQ(torch::matmul(a, b.t()).scalar_type(), torch::kBFloat16);  // restored
+    torch::Tensor loss = contrastive_loss(a, b, t);
+    EXPECT_EQ(loss.scalar_type(), torch::kFloat);
+    EXPECT_NEAR(loss.item<double>(), fp32, 1e-6 * std::abs(fp32));  // computed in fp32, not bf16
+  }
+  EXPECT_EQ(torch::matmul(a, b.t()).scalar_type(), torch::kFloat);  // off again after the scope
+  Bf16Autocast noop(torch::kCPU, false);
+  EXPECT_EQ(torch::matmul(a, b.t()).scalar_type(), torch::kFloat);
+}
+
+TEST(Model, TrainingFlopsCountTheTaskHeadAndAFrozenBackboneOnce) {
+  ModelConfig pre;  // reference geometry
+  pre.embed_dim = 128;
+  // Pre-training: the forward count of the README (3.91 GFLOP at C = 128), three times.
+  EXPECT_NEAR(pre.forward_flops(), 3.91e9, 0.005e9);
+  EXPECT_DOUBLE_EQ(pre.training_flops(false, "bimodal", 32), 3 * pre.forward_flops());
+  EXPECT_EQ(pre.flops().head, 0);
+
+  for (Task task : {Task::hic_map, Task::loop, Task::expression}) {
+    SCOPED_TRACE(name_of(task));
+    ModelConfig cfg = pre;
+    cfg.task = task;
+    const ModelFlops f = cfg.flops();
+    EXPECT_GT(f.head, 0);
+    const double backbone = task == Task::hic_map
+                                ? f.epi_projection + f.epi_encoder + f.interaction_epi + f.mapping_e2m
+                                : f.epi_projection + f.epi_encoder + f.interaction_epi + f.hic_encoder + f.interaction_hic;
+    EXPECT_DOUBLE_EQ(cfg.training_flops(false, "bimodal", 32), 3 * (backbone + f.head));
+    EXPECT_DOUBLE_EQ(cfg.training_flops(true, "bimodal", 32), backbone + 3 * f.head);
+  }
+  // The loop head without fusion: one encoder each.
+  ModelConfig loop = pre;
+  loop.task = Task::loop;
+  const ModelFlops lf = loop.flops("epi");
+  EXPECT_DOUBLE_EQ(loop.training_flops(false, "epi", 32), 3 * (lf.epi_projection + lf.epi_encoder + lf.head));
+  EXPECT_DOUBLE_EQ(loop.training_flops(false, "hic", 32), 3 * (lf.hic_encoder + loop.flops("hic").head));
+  // The pairwise map head: W^2 pairs through Linear(2C, 32) and Linear(32, 1), by hand.
+  ModelConfig map = pre;
+  map.task = Task::hic_map;
+  ModelConfig decay = map;
+  decay.map_head = "barrier";
+  const double W = double(map.window_bins), C = 128, K = double(decay.barrier_dim);
+  EXPECT_NEAR(decay.flops().head - map.flops().head, 2 * W * 2 * C * K + 2 * W * W * K * 32, 1);
+  // reference-batch-attention: the decoder's tokens attend over the batch, not the window.
+  ModelConfig batch_attn = map;
+  batch_attn.reference_batch_attention = true;
+  EXPECT_LT(batch_attn.flops("bimodal", 4).head, map.flops("bimodal", 4).head);
+  // Prism: each context re-runs the epigenomic encoder and the head.
+  ModelConfig prism = pre;
+  prism.task = Task::expression;
+  prism.prism_contexts = 2;
+  const ModelFlops pf = prism.flops();
+  ModelConfig plain = prism;
+  plain.prism_contexts = 0;
+  EXPECT_DOUBLE_EQ(prism.training_flops(false, "bimodal", 32) - plain.training_flops(false, "bimodal", 32),
+                   3 * 2 * (pf.epi_encoder + pf.interaction_epi + pf.head));
 }

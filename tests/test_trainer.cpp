@@ -24,6 +24,7 @@
 #include "mixhic/optimizer.hpp"
 #include "mixhic/sample_order.hpp"
 #include "mixhic/state_dict.hpp"
+#include "mixhic/training_log.hpp"
 #include "mixhic/train_config.hpp"
 #include "fixtures.hpp"
 #include "test_util.hpp"
@@ -79,6 +80,13 @@ TEST(LrSchedule, WarmupConstantAndCosine) {
   EXPECT_DOUBLE_EQ(cosine.at(10), 1e-3);
   EXPECT_NEAR(cosine.at(60), 0.5 * (1e-3 + 1e-4), 1e-12);  // half way
   EXPECT_NEAR(cosine.at(110), 1e-4, 1e-12);
+}
+
+TEST(TrainingLog, MfuIsPerGpu) {
+  // 4 ranks, 1000 samples/s in all: 250 per GPU x 1 GFLOP against a 1 TFLOP/s peak = 25 %.
+  EXPECT_DOUBLE_EQ(mfu_percent(1000, 4, 1e9, 1e12), 25.0);
+  EXPECT_DOUBLE_EQ(mfu_percent(1000, 1, 1e9, 1e12), 100.0);
+  EXPECT_EQ(mfu_percent(1000, 4, 1e9, 0), 0);  // no peak given: no MFU
 }
 
 TEST(BatchPlan, RanksSplitEachGlobalBatchDisjointlyAndCompletely) {

@@ -9,6 +9,10 @@
 // launched: all ranks must reduce in the same order) its all-reduce starts while backward goes
 // on. finish() waits for all of them and averages.
 //
+// With a narrower reduce dtype (grad-reduce-dtype = bf16), a bucket is divided by the world size
+// and rounded to bf16 when it is launched, the bf16 copy is summed (half the bytes on the wire),
+// and finish() copies the sum back into the fp32 gradients: DDP's bf16_compress_hook.
+//
 // COLLECTIVE: the constructor (layout check, parameter broadcast) and finish() on every rank.
 #pragma once
 
@@ -25,6 +29,7 @@ namespace mixhic {
 
 struct GradBucket {
   torch::Tensor flat;                // one dtype, one device
+  torch::Tensor wire;                // flat / world in the reduce dtype, when that differs
   std::vector<size_t> params;        // indices into the parameter list
   int pending = 0;                   // gradients not yet accumulated this step
   std::unique_ptr<CommWork> work;    // the all-reduce in flight
@@ -35,7 +40,8 @@ struct GradBucket {
 class GradBuckets {
  public:
   GradBuckets(const std::vector<std::pair<std::string, torch::Tensor>>& named_params, Comm& comm,
-              size_t first_bucket_bytes = size_t(1) << 20, size_t bucket_bytes = size_t(25) << 20);
+              size_t first_bucket_bytes = size_t(1) << 20, size_t bucket_bytes = size_t(25) << 20,
+              torch::ScalarType reduce_dtype = torch::kFloat);
   ~GradBuckets();
   GradBuckets(const GradBuckets&) = delete;
   GradBuckets& operator=(const GradBuckets&) = delete;
@@ -74,6 +80,7 @@ class GradBuckets {
   std::vector<std::string> unused_;
   double hidden_fraction_ = 0;
   Comm& comm_;
+  torch::ScalarType reduce_dtype_;
 };
 
 }  // namespace mixhic

@@ -222,11 +222,13 @@ class MixHicModelImpl : public torch::nn::Module {
   torch::Tensor predict_map(const torch::Tensor& epi);
   // loop: P(loop) from both modalities, (B,); `modality` = bimodal | epi | hic.
   torch::Tensor predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality = "bimodal");
+  // loop: the logit of P(loop), (B,), in the compute dtype (predict_loop is its sigmoid).
+  torch::Tensor loop_logits(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality = "bimodal");
   // expression: one value per Hi-C bin of both anchors, (B, 2W), from both modalities.
   torch::Tensor predict_expression(const torch::Tensor& hic, const torch::Tensor& epi);
 
   // The task loss of one batch, a mean over its samples: hic_map MSE against the [0,1] window
-  // (the reference), loop BCE against `target` (B,) labels, expression MSE against `target`
+  // (the reference), loop BCE against `target` (B,) labels (on the logits, in fp32), expression MSE against `target`
   // (B, W) tiled to both anchors (the reference's x2), or with the Prism head Huber(plain) +
   // alpha Huber(adjusted) + beta uniformity. `modality` is predict_loop's.
   torch::Tensor task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
@@ -282,6 +284,9 @@ TORCH_MODULE(MixHicModel);
 // Losses of the interaction and mapping blocks, exposed for tests.
 torch::Tensor contrastive_loss(const torch::Tensor& epi_mean, const torch::Tensor& hic_mean,
                                const torch::Tensor& temperature);
+// The loop head's loss: binary cross-entropy on the logits (B), in fp32 whatever their dtype, so
+// that it is allowed under CUDA autocast and stays finite for saturated bf16 logits.
+torch::Tensor loop_loss(const torch::Tensor& logits, const torch::Tensor& target);
 torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::Tensor& epi_specific_mean,
                               const torch::Tensor& hic_share_mean, const torch::Tensor& hic_specific_mean);
 // Prism's uniformity (diversity) loss of the confounder weights (B, n, C): per sample

@@ -15,6 +15,13 @@
 
 namespace mixhic {
 
+// Forward FLOPs per sample of the model's parts (ModelConfig::flops).
+struct ModelFlops {
+  double epi_projection = 0, epi_encoder = 0, hic_encoder = 0;
+  double interaction_epi = 0, interaction_hic = 0, mapping_e2m = 0, mapping_m2e = 0;
+  double head = 0;  // fusion blocks, decoder and classifier of the task
+};
+
 struct ModelConfig {
   // width and depth (reference defaults: C = 128 or 256, depth 2, 4 heads, MLP ratio 2)
   int64_t embed_dim = 128;
@@ -85,8 +92,14 @@ struct ModelConfig {
   void validate_keys() const;
   void validate_geometry() const;
   void validate() const;
-  // Forward FLOPs per sample of the pre-training step (multiply-adds count 2); backward ~ 2x.
+  // Forward FLOPs per sample by part (multiply-adds count 2); `head` is the task's (0 for
+  // pre-training). rank_batch: the per-rank batch, for reference-batch-attention's decoder.
+  ModelFlops flops(const std::string& loop_modality = "bimodal", int64_t rank_batch = 0) const;
+  // Forward FLOPs per sample of the pre-training step; its backward ~ 2x.
   double forward_flops() const;
+  // Forward + backward FLOPs per training sample of this task: 3x the forward of what trains; a
+  // frozen backbone's forward counts once (no gradient flows into it).
+  double training_flops(bool freeze_backbone, const std::string& loop_modality, int64_t rank_batch) const;
 };
 
 po::options_description model_options(ModelConfig& m);

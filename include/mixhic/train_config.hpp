@@ -35,11 +35,12 @@ struct TrainConfig {
   double augment_reverse = 0.0;   // probability of presenting a window in reverse genomic orientation
   double augment_track_noise = 0.0;  // std of Gaussian noise added to track values (C.Origami: 0.1)
   // devices and communication
-  std::string device = "cpu";     // cpu | cuda (rank r uses GPU SLURM_LOCALID, else local rank)
+  std::string device = "cpu";     // cpu | cuda (one GPU per rank, gpu_binding.hpp)
   std::string comm = "auto";      // auto (nccl on cuda, mpi on cpu) | mpi | nccl
   std::string precision = "fp32"; // fp32 | bf16 (autocast on GPU; master weights stay fp32)
   std::string batch_statistics = "global";  // global: BatchNorm and contrastive over the global batch | local: per rank (DDP)
   double bucket_mb = 25.0, first_bucket_mb = 1.0;
+  std::string grad_reduce_dtype = "fp32";  // fp32 | bf16: buckets / world rounded to bf16 on the wire (DDP's bf16 hook)
   int64_t threads = 0;            // intra-op threads per rank; 0: cores of the node / ranks on it
   double peak_tflops = 0;         // one GPU's dense bf16 peak, for MFU on the progress line (0: no MFU)
   // checkpoints

@@ -26,10 +26,14 @@ struct StepRecord {
   double allreduce_hidden = 0;  // share of gradient bytes reduced before backward ended
 };
 
+// Model FLOPs utilisation, in %, of one GPU: the global samples/s shared by `gpus` devices (one
+// per rank), each doing flops_per_sample (forward + backward) against its own peak FLOP/s.
+double mfu_percent(double global_samples_per_s, int gpus, double flops_per_sample, double peak_flops_per_gpu);
+
 class TrainingLog {
  public:
   // allreduce_ms: a calibrated all-reduce of every bucket, not overlapped (reported next to the
-  // exposed wait). flops_per_sample: forward + backward; peak_flops > 0 enables MFU.
+  // exposed wait). flops_per_sample: forward + backward; peak_flops (one GPU's) > 0 enables MFU.
   TrainingLog(const std::string& run_dir, const MpiWorld& world, int64_t total_steps, int64_t restart,
               double allreduce_ms, double flops_per_sample, double peak_flops);
   ~TrainingLog();

@@ -26,14 +26,33 @@ class SingleComm : public Comm {
   void allreduce_scalars(double*, int, Reduce) override {}
 };
 
+// bf16 sums over MPI, which has no bf16 type: 16-bit words and an operation that adds them in
+// fp32 and rounds back to bf16 (nearest even), as NCCL's bf16 sum does.
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const c10::BFloat16*>(in);
+  auto* b = static_cast<c10::BFloat16*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = c10::BFloat16(float(a[i]) + float(b[i]));
+}
+
+MPI_Op sum_op(const torch::Tensor& t) {
+  if (t.scalar_type() != torch::kBFloat16) return MPI_SUM;
+  static MPI_Op op = [] {
+    MPI_Op o = MPI_OP_NULL;
+    MIXHIC_MPI_CHECK(MPI_Op_create(&bf16_sum, /*commute=*/1, &o));
+    return o;
+  }();
+  return op;
+}
+
 MPI_Datatype mpi_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
+    case torch::kBFloat16: return MPI_UINT16_T;  // with sum_op's bf16 sum
     case torch::kFloat: return MPI_FLOAT;
     case torch::kDouble: return MPI_DOUBLE;
     case torch::kLong: return MPI_INT64_T;
     case torch::kInt: return MPI_INT32_T;
     default:
-      throw Error(fmt::format("MPI communicator: dtype {} is not supported (float, double, int32, int64)",
+      throw Error(fmt::format("MPI communicator: dtype {} is not supported (float, double, bfloat16, int32, int64)",
                               std::string(c10::toString(t.scalar_type()))));
   }
 }
@@ -72,7 +91,7 @@ class MpiComm : public Comm {
     // One call per tensor: counts above INT_MAX elements (8 GB of floats) are not supported.
     if (t.numel() > std::numeric_limits<int>::max())
       throw Error("MPI communicator: a bucket above 2^31 elements; lower bucket-mb");
-    MIXHIC_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM,
+    MIXHIC_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), sum_op(t),
                                     world_.comm, &r));
     return std::make_unique<MpiWork>(r);
   }

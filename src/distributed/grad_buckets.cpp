@@ -28,8 +28,8 @@ class GradientReady : public torch::autograd::FunctionPostHook {
 }  // namespace
 
 GradBuckets::GradBuckets(const std::vector<std::pair<std::string, torch::Tensor>>& named_params, Comm& comm,
-                         size_t first_bucket_bytes, size_t bucket_bytes)
-    : params_(named_params), bucket_of_(named_params.size()), comm_(comm) {
+                         size_t first_bucket_bytes, size_t bucket_bytes, torch::ScalarType reduce_dtype)
+    : params_(named_params), bucket_of_(named_params.size()), comm_(comm), reduce_dtype_(reduce_dtype) {
   // Reverse registration order: backward produces the last layers' gradients first. A bucket
   // holds one dtype on one device and at least one parameter.
   size_t cap = first_bucket_bytes, used = 0;
@@ -111,6 +111,7 @@ void GradBuckets::verify_layout() {
 void GradBuckets::zero_grad() {
   for (auto& b : buckets_) {
     b.flat.zero_();
+    b.wire = torch::Tensor();
     b.pending = int(b.params.size());
     b.work.reset();
     b.done = false;
@@ -134,7 +135,13 @@ void GradBuckets::launch_ready_buckets(bool in_backward) {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
     GradBucket& b = buckets_[next_launch_++];
     b.launched_in_backward = in_backward;
-    b.work = comm_.allreduce_sum(b.flat);
+    if (b.flat.is_floating_point() && b.flat.scalar_type() != reduce_dtype_) {
+      torch::NoGradGuard no_grad;
+      b.wire = (b.flat / double(comm_.size())).to(reduce_dtype_);
+      b.work = comm_.allreduce_sum(b.wire);
+    } else {
+      b.work = comm_.allreduce_sum(b.flat);
+    }
   }
 }
 
@@ -161,7 +168,8 @@ void GradBuckets::finish() {
   const double scale = 1.0 / comm_.size();
   for (auto& b : buckets_) {
     if (b.work) b.work->wait();
-    if (scale != 1.0) b.flat.mul_(scale);
+    if (b.wire.defined()) b.flat.copy_(b.wire);  // already divided by the world size
+    else if (scale != 1.0) b.flat.mul_(scale);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "mixhic/autocast.hpp"
 #include "mixhic/check.hpp"
 
 namespace mixhic {
@@ -27,16 +28,32 @@ void reference_init(torch::nn::Module& root) {
     }
   }
 }
+
+// bf16 and fp16 to fp32; fp32 and fp64 (the twin tests) as they are.
+torch::Tensor at_least_fp32(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);
+}
 }  // namespace
 
 torch::Tensor contrastive_loss(const torch::Tensor& epi_mean, const torch::Tensor& hic_mean,
                                const torch::Tensor& temperature) {
-  // Symmetric InfoNCE over the batch: sample i's epigenomic vector should pick its own Hi-C.
-  torch::Tensor logits = torch::matmul(epi_mean, hic_mean.t()) / temperature;
+  // Symmetric InfoNCE over the batch: sample i's epigenomic vector should pick its own Hi-C. The
+  // logits in fp32 also in a bf16 run: bf16 (8 significant bits) would round logits of ~1/temperature
+  // = 14 in steps of 1/16.
+  Bf16Autocast fp32(epi_mean.device().type(), false);
+  torch::Tensor logits = torch::matmul(at_least_fp32(epi_mean), at_least_fp32(hic_mean).t()) / at_least_fp32(temperature);
   torch::Tensor target = torch::arange(epi_mean.size(0), torch::TensorOptions().dtype(torch::kLong).device(epi_mean.device()));
   torch::Tensor e2m = F::cross_entropy(logits, target);
   torch::Tensor m2e = F::cross_entropy(logits.t(), target);
   return (e2m + m2e) / 2;
+}
+
+torch::Tensor loop_loss(const torch::Tensor& logits, const torch::Tensor& target) {
+  // binary_cross_entropy of a sigmoid is refused under CUDA autocast ("unsafe to autocast"), and a
+  // probability clamped below 1 rounds to 1 in bf16 (log 0): the logits' form, in fp32.
+  Bf16Autocast fp32(logits.device().type(), false);
+  torch::Tensor x = at_least_fp32(logits);
+  return F::binary_cross_entropy_with_logits(x, target.to(x.scalar_type()));
 }
 
 torch::Tensor orthogonal_loss(const torch::Tensor& epi_share_mean, const torch::Tensor& epi_specific_mean,
@@ -96,7 +113,9 @@ MixHicModelImpl::MixHicModelImpl(const ModelConfig& cfg) : cfg_(cfg) {
   }
   torch::nn::Sequential head(torch::nn::Linear(head_in, hidden), torch::nn::ReLU(),
                              torch::nn::Dropout(decay_head ? 0.0 : 0.5), torch::nn::Linear(hidden, 1));
-  if (cfg.task != Task::expression && !decay_head) head->push_back(torch::nn::Sigmoid());
+  // The reference's map head ends in a sigmoid. The loop head's sigmoid is applied outside it
+  // (predict_loop), so that the loss can take the logits (same parameters, same state-dict keys).
+  if (cfg.task == Task::hic_map && !decay_head) head->push_back(torch::nn::Sigmoid());
   if (decay_head) dist_bias = register_parameter("dist_bias", torch::zeros({cfg.window_bins}));
   if (cfg.prism_contexts > 0)
     prism_weights = register_module("prism_weights", TrackWeightGenerator(cfg.n_tracks, C, cfg.prism_contexts));
@@ -159,6 +178,10 @@ torch::Tensor MixHicModelImpl::predict_map(const torch::Tensor& epi) {
 }
 
 torch::Tensor MixHicModelImpl::predict_loop(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
+  return torch::sigmoid(loop_logits(hic, epi, modality));
+}
+
+torch::Tensor MixHicModelImpl::loop_logits(const torch::Tensor& hic, const torch::Tensor& epi, const std::string& modality) {
   require_task(Task::loop);
   torch::Tensor pooled;
   if (modality == "hic") {
@@ -228,11 +251,7 @@ torch::Tensor MixHicModelImpl::predict(const torch::Tensor& hic, const torch::Te
 torch::Tensor MixHicModelImpl::task_loss(const torch::Tensor& hic, const torch::Tensor& epi, const torch::Tensor& target,
                                          const std::string& modality) {
   if (cfg_.task == Task::hic_map) return F::mse_loss(predict_map(epi), hic.squeeze(1));
-  if (cfg_.task == Task::loop) {
-    // The head ends in a sigmoid (reference); clamping keeps log() finite for saturated outputs.
-    torch::Tensor p = predict_loop(hic, epi, modality).clamp(1e-7, 1 - 1e-7);
-    return F::binary_cross_entropy(p, target.to(p.dtype()));
-  }
+  if (cfg_.task == Task::loop) return loop_loss(loop_logits(hic, epi, modality), target);
   ExpressionOutput out = expression_outputs(hic, epi);
   torch::Tensor both = torch::cat({target, target}, 1);
   if (!out.adjusted.defined()) return F::mse_loss(out.plain, both);

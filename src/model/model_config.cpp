@@ -74,56 +74,139 @@ void ModelConfig::validate_keys() const {
        "temperature-*", "0 < min <= init <= max");
 }
 
-double ModelConfig::forward_flops() const {
-  const double C = double(embed_dim), T = double(n_tracks);
+namespace {
+// Multiply-adds count 2; elementwise work (norms, activations, softmax) is not counted.
+struct FlopCounter {
   double f = 0;
-  auto linear = [&](double tokens, double in, double out) { f += 2 * tokens * in * out; };
-  auto attention = [&](double tokens, double d) { f += 2 * 2 * tokens * tokens * d; };  // QK^T and AV
+  void linear(double tokens, double in, double out) { f += 2 * tokens * in * out; }
+  void attention(double queries, double keys, double d) { f += 2 * 2 * queries * keys * d; }  // QK^T and AV
+  // torch::nn::TransformerEncoderLayer with FF = 2d; `keys`: the sequence each query attends over.
+  void encoder_layer(double n, double d, double keys) {
+    linear(n, d, 3 * d);  // in_proj
+    attention(n, keys, d);
+    linear(n, d, d);      // out_proj
+    linear(n, d, 2 * d);  // linear1
+    linear(n, 2 * d, d);  // linear2
+  }
+  // HicAttention (to_q, to_kv, proj) of `n` queries over `nk` keys.
+  void hic_attention(double n, double nk, double d) {
+    linear(n, d, d);
+    linear(nk, d, 2 * d);
+    attention(n, nk, d);
+    linear(n, d, d);
+  }
+};
+}  // namespace
+
+ModelFlops ModelConfig::flops(const std::string& loop_modality, int64_t rank_batch) const {
+  const double C = double(embed_dim), T = double(n_tracks), D = 8 * C;
+  const double ne = double(epi_tokens(3)), nm = double(hic_side(3) * hic_side(3)), W = double(window_bins);
+  ModelFlops out;
+  FlopCounter k;
   // Epigenomic branch: per-bin embedding, conv stack with pooling, 4 transformer stages.
   double L = double(epi_length());
-  linear(L, T, C);
+  k.linear(L, T, C);
+  out.epi_projection = k.f;
+  k.f = 0;
   auto factors = pool_factors();
   for (size_t i = 0; i <= factors.size(); ++i) {
-    f += 2 * L * C * C * 3;  // Conv1d(C, C, 3)
+    k.f += 2 * L * C * C * 3;  // Conv1d(C, C, 3)
     if (i < factors.size()) L /= double(factors[i]);
   }
   for (int level = 0; level < 4; ++level) {
-    double n = double(epi_tokens(level)), d = C * double(1 << level);
-    for (int b = 0; b < depth; ++b) {
-      linear(n, d, 3 * d);  // in_proj
-      attention(n, d);
-      linear(n, d, d);          // out_proj
-      linear(n, d, 2 * d);      // linear1 (FF = 2d)
-      linear(n, 2 * d, d);      // linear2
-    }
-    if (level < 3) f += 2 * double(epi_tokens(level + 1)) * d * 2 * d * 4;  // Conv1d(d, 2d, 4, s2)
+    const double n = double(epi_tokens(level)), d = C * double(1 << level);
+    for (int b = 0; b < depth; ++b) k.encoder_layer(n, d, n);
+    if (level < 3) k.f += 2 * double(epi_tokens(level + 1)) * d * 2 * d * 4;  // Conv1d(d, 2d, 4, s2)
   }
+  out.epi_encoder = k.f;
   // Hi-C branch: 2x2 patch embedding, 4 stages of global attention + LeFF.
-  linear(double(hic_side(0) * hic_side(0)), 4, C);
+  k.f = 0;
+  k.linear(double(hic_side(0) * hic_side(0)), 4, C);
   for (int level = 0; level < 4; ++level) {
-    double s = double(hic_side(level)), n = s * s, d = C * double(1 << level), h = d * double(mlp_ratio);
+    const double s = double(hic_side(level)), n = s * s, d = C * double(1 << level), h = d * double(mlp_ratio);
     for (int b = 0; b < depth; ++b) {
-      linear(n, d, 3 * d);  // to_q + to_kv
-      attention(n, d);
-      linear(n, d, d);   // proj
-      linear(n, d, h);   // LeFF linear1
-      f += 2 * n * h * 9;  // depthwise 3x3
-      linear(n, h, d);   // LeFF linear2
+      k.hic_attention(n, n, d);
+      k.linear(n, d, h);      // LeFF linear1
+      k.f += 2 * n * h * 9;   // depthwise 3x3
+      k.linear(n, h, d);      // LeFF linear2
     }
     if (level < 3) {
-      double s2 = double(hic_side(level + 1));
-      f += 2 * s2 * s2 * d * 2 * d * 16;  // Conv2d(d, 2d, 4, s2)
+      const double s2 = double(hic_side(level + 1));
+      k.f += 2 * s2 * s2 * d * 2 * d * 16;  // Conv2d(d, 2d, 4, s2)
     }
   }
-  // Interaction heads (4 x Linear(8C, 4C)) and mapping maps (2 x Linear(8C, 8C)).
-  double ne = double(epi_tokens(3)), nm = double(hic_side(3) * hic_side(3)), D = 8 * C;
-  linear(ne, D, D / 2);
-  linear(ne, D, D / 2);
-  linear(nm, D, D / 2);
-  linear(nm, D, D / 2);
-  linear(nm, D, D);  // e2m on epi tokens pooled to the Hi-C token count
-  linear(ne, D, D);  // m2e on Hi-C tokens pooled to the epi token count
-  return f;
+  out.hic_encoder = k.f;
+  // Interaction heads (shared + specific, Linear(8C, 4C) each) and the mapping maps (Linear(8C, 8C)
+  // on the other modality's tokens pooled to this one's count).
+  out.interaction_epi = 2 * 2 * ne * D * (D / 2);
+  out.interaction_hic = 2 * 2 * nm * D * (D / 2);
+  out.mapping_e2m = 2 * nm * D * D;
+  out.mapping_m2e = 2 * ne * D * D;
+  if (task == Task::none) return out;
+
+  // Task head: fusion blocks (epigenomic queries over Hi-C keys), decoder, classifier.
+  k.f = 0;
+  const bool fused = task != Task::loop || loop_modality == "bimodal";
+  if (fused)
+    for (int b = 0; b < depth; ++b) {
+      k.hic_attention(ne, ne, D);           // attn
+      k.hic_attention(ne, nm, D);           // cross_attn
+      k.linear(ne, D, D * double(mlp_ratio));  // mlp fc1
+      k.linear(ne, D * double(mlp_ratio), D);  // mlp fc2
+    }
+  if (task != Task::loop) {
+    // EpiDecoder: level 3 -> 0, ConvTranspose1d(in, out, 4, s2) then a transformer stage at width w.
+    const double in_ch[3] = {8 * C, 8 * C, 4 * C}, out_ch[3] = {4 * C, 2 * C, C}, width[3] = {8 * C, 4 * C, 2 * C};
+    for (int s = 0; s < 3; ++s) {
+      const int level = 3 - s;
+      const double n = double(epi_tokens(level - 1));
+      k.f += 2 * double(epi_tokens(level)) * in_ch[s] * out_ch[s] * 4;
+      // reference-batch-attention: each token attends over the rank's batch instead of the window
+      const double keys = reference_batch_attention && rank_batch > 0 ? double(rank_batch) : n;
+      for (int b = 0; b < depth; ++b) k.encoder_layer(n, width[s], keys);
+    }
+  }
+  if (task == Task::hic_map) {
+    const double head_in = 2 * C + (map_head == "barrier" ? double(barrier_dim) : 0);
+    if (map_head == "barrier") k.linear(W, 2 * C, double(barrier_dim));
+    k.linear(W * W, head_in, 32);
+    k.linear(W * W, 32, 1);
+  } else if (task == Task::loop) {
+    k.linear(1, D, 32);
+    k.linear(1, 32, 1);
+  } else {
+    k.linear(2 * W, 2 * C, 128);
+    k.linear(2 * W, 128, 1);
+  }
+  out.head = k.f;
+  return out;
+}
+
+double ModelConfig::forward_flops() const {
+  const ModelFlops f = flops();
+  return f.epi_projection + f.epi_encoder + f.hic_encoder + f.interaction_epi + f.interaction_hic + f.mapping_e2m +
+         f.mapping_m2e;
+}
+
+double ModelConfig::training_flops(bool freeze_backbone, const std::string& loop_modality, int64_t rank_batch) const {
+  const ModelFlops f = flops(loop_modality, rank_batch);
+  if (task == Task::none) return 3 * forward_flops();
+  // The backbone parts this task's forward runs.
+  const bool epi = task != Task::loop || loop_modality != "hic";
+  const bool hic = task != Task::hic_map && (task != Task::loop || loop_modality != "epi");
+  const bool fused = task != Task::loop || loop_modality == "bimodal";
+  double backbone = 0;
+  if (epi) backbone += f.epi_projection + f.epi_encoder + (fused || task != Task::loop ? f.interaction_epi : 0);
+  if (hic) backbone += f.hic_encoder + (fused ? f.interaction_hic : 0);
+  if (task == Task::hic_map) backbone += f.mapping_e2m;
+  // Prism: each context re-runs the epigenomic encoder (after the projection), its interaction and
+  // the head on re-weighted tracks; the weight generator's gradient flows back through that encoder
+  // also when the backbone is frozen (the activation gradient: ~1x forward).
+  const double contexts = task == Task::expression ? double(prism_contexts) : 0;
+  const double context_backbone = contexts * (f.epi_encoder + f.interaction_epi);
+  const double head = (1 + contexts) * f.head;
+  if (freeze_backbone) return backbone + 2 * context_backbone + 3 * head;
+  return 3 * (backbone + context_backbone + head);
 }
 
 void validate(boost::any& v, const std::vector<std::string>& values, Task*, int) {

@@ -33,12 +33,13 @@ po::options_description train_options(TrainConfig& c) {
       ("io", po::value(&c.io)->default_value(c.io), "mpio: parallel HDF5 over MPI-IO | posix: every rank opens the corpus on its own")
       ("augment-reverse", po::value(&c.augment_reverse)->default_value(c.augment_reverse, text(c.augment_reverse)), "probability of flipping a window's genomic orientation (0: reference)")
       ("augment-track-noise", po::value(&c.augment_track_noise)->default_value(c.augment_track_noise, text(c.augment_track_noise)), "std of Gaussian noise on track values (0: reference)")
-      ("device", po::value(&c.device)->default_value(c.device), "cpu | cuda (one GPU per rank: SLURM_LOCALID, else the node-local rank)")
+      ("device", po::value(&c.device)->default_value(c.device), "cpu | cuda (one GPU per rank: the node-local rank's, or device 0 of its own with srun --gpus-per-task; more ranks per node than GPUs is refused)")
       ("comm", po::value(&c.comm)->default_value(c.comm), "gradient all-reduce: auto (nccl on cuda, mpi on cpu) | mpi | nccl")
       ("precision", po::value(&c.precision)->default_value(c.precision), "fp32 | bf16 (autocast on GPU; weights, gradients and optimizer stay fp32)")
       ("batch-statistics", po::value(&c.batch_statistics)->default_value(c.batch_statistics), "global: BatchNorm and contrastive negatives over the global batch | local: per rank, as PyTorch DDP and the reference")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb, text(c.bucket_mb)), "gradient bucket size in MB")
       ("first-bucket-mb", po::value(&c.first_bucket_mb)->default_value(c.first_bucket_mb, text(c.first_bucket_mb)), "size of the first (last layers') bucket in MB")
+      ("grad-reduce-dtype", po::value(&c.grad_reduce_dtype)->default_value(c.grad_reduce_dtype), "fp32 | bf16: the dtype gradients are summed in over the ranks (bf16: half the bytes; each bucket is divided by the world size and rounded to bf16 first, like DDP's bf16_compress_hook; the optimizer stays fp32)")
       ("threads", po::value(&c.threads)->default_value(c.threads), "intra-op threads per rank (0: the node's cores / ranks on the node)")
       ("peak-tflops", po::value(&c.peak_tflops)->default_value(c.peak_tflops, text(c.peak_tflops)), "one GPU's dense bf16 peak in TFLOP/s, for MFU (H100/H200 SXM: 989; 0: MFU not shown)")
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every), "checkpoint every N steps (also at the end and on SIGUSR1/SIGTERM)")
@@ -76,6 +77,7 @@ void TrainConfig::validate() const {
   need(!(precision == "bf16" && device == "cpu"), "precision", "bf16 autocast is for device = cuda; use fp32 on CPU");
   need(batch_statistics == "global" || batch_statistics == "local", "batch-statistics", "global | local");
   need(bucket_mb > 0 && first_bucket_mb > 0, "bucket-mb", "bucket sizes must be > 0");
+  need(grad_reduce_dtype == "fp32" || grad_reduce_dtype == "bf16", "grad-reduce-dtype", "fp32 | bf16");
   need(checkpoint_every >= 1, "checkpoint-every", "must be >= 1");
   need(keep_checkpoints >= 1, "keep-checkpoints", "must be >= 1 (the newest is needed to resume)");
   need(log_every >= 1 && straggler_every >= 1, "log-every", "log-every and straggler-every must be >= 1");

@@ -1,7 +1,6 @@
 // The training loop of mixhic-train (see include/mixhic/trainer.hpp).
 #include "mixhic/trainer.hpp"
 
-#include <ATen/autocast_mode.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,8 +12,10 @@
 #include <filesystem>
 #include <optional>
 
+#include "mixhic/autocast.hpp"
 #include "mixhic/batch_loader.hpp"
 #include "mixhic/batch_statistics.hpp"
+#include "mixhic/gpu_binding.hpp"
 #include "mixhic/check.hpp"
 #include "mixhic/checkpoint.hpp"
 #include "mixhic/comm.hpp"
@@ -162,7 +163,7 @@ class TrainingRun {
   // Declared before the watchdog, so that the watchdog (which may abort it) is stopped first.
   std::unique_ptr<Comm> comm_;
   std::optional<HangWatchdog> watchdog_;
-  int threads_ = 1, local_rank_ = 0;
+  int threads_ = 1;
   std::unique_ptr<Corpus> corpus_;
   std::optional<BatchPlan> plan_;
   int64_t spe_ = 1, total_steps_ = 0;
@@ -228,8 +229,11 @@ void TrainingRun::make_device_and_comm() {
       if (!torch::cuda::is_available())
         throw ConfigError("device: cuda requested but this LibTorch build or node has no usable GPU");
     });
-    const char* slurm_local = std::getenv("SLURM_LOCALID");
-    const int gpu = (slurm_local ? std::atoi(slurm_local) : local_rank_) % int(torch::cuda::device_count());
+    int gpu = 0;
+    agree(world_, [&] {
+      gpu = gpu_of_rank(world_, int(torch::cuda::device_count()), "device = cuda");
+      make_current_gpu(gpu);
+    });
     device_ = torch::Device(torch::kCUDA, gpu);
     device_name_ = fmt::format("cuda:{}", gpu);
   }
@@ -292,7 +296,8 @@ void TrainingRun::make_model() {
   agree(world_, [&] { test_fault_point(world_, "buckets"); });
   agree(world_, [&] {
     buckets_ = std::make_unique<GradBuckets>(params_, *comm_, size_t(cfg_.first_bucket_mb * (1 << 20)),
-                                             size_t(cfg_.bucket_mb * (1 << 20)));
+                                             size_t(cfg_.bucket_mb * (1 << 20)),
+                                             cfg_.grad_reduce_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat);
   });
   optimizer_ = std::make_unique<FlatAdamW>(*buckets_, params_,
                                            AdamWSettings{cfg_.beta1, cfg_.beta2, cfg_.adam_eps, cfg_.weight_decay});
@@ -436,27 +441,22 @@ bool TrainingRun::train_step(int64_t step, BatchLoader& loader) {
   watchdog_->beat("forward", step);
   buckets_->zero_grad();
   auto tf = Clock::now();
-  if (cfg_.precision == "bf16") {
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  }
   torch::Tensor loss;
-  if (fine_tuning_) {
-    torch::Tensor task = model_->task_loss(hic, epi, batch.target.defined() ? batch.target.to(device_) : torch::Tensor(),
-                                           cfg_.loop_modality);
-    loss = task * loss_scale;
-    mine.terms[0] = task.item<double>();
-  } else {
-    PretrainOutput out = model_->forward(hic, epi);
-    loss = out.loss(mcfg_, epoch, loss_scale);
-    mine.terms[0] = out.contrastive.item<double>();
-    mine.terms[1] = out.orthogonal.item<double>();
-    mine.terms[2] = out.mapping.item<double>();
-    mine.first_is_global = out.contrastive_is_global;
-  }
-  if (cfg_.precision == "bf16") {
-    at::autocast::clear_cache();
-    at::autocast::set_enabled(false);
+  {  // autocast for the forward pass only; backward runs in the forward's dtypes
+    Bf16Autocast autocast(device_.type(), cfg_.precision == "bf16");
+    if (fine_tuning_) {
+      torch::Tensor task = model_->task_loss(hic, epi, batch.target.defined() ? batch.target.to(device_) : torch::Tensor(),
+                                             cfg_.loop_modality);
+      loss = task * loss_scale;
+      mine.terms[0] = task.item<double>();
+    } else {
+      PretrainOutput out = model_->forward(hic, epi);
+      loss = out.loss(mcfg_, epoch, loss_scale);
+      mine.terms[0] = out.contrastive.item<double>();
+      mine.terms[1] = out.orthogonal.item<double>();
+      mine.terms[2] = out.mapping.item<double>();
+      mine.first_is_global = out.contrastive_is_global;
+    }
   }
   if (device_.is_cuda()) torch::cuda::synchronize();
   const double forward_ms = ms_since(tf);
@@ -579,24 +579,25 @@ int TrainingRun::run() {
   watchdog_.emplace(cfg_.hang_timeout_s, world_);
 
   // One BLAS/OpenMP pool per rank, sized to the cores this rank may use.
-  auto [local_ranks, local_rank] = node_local(world_);
-  local_rank_ = local_rank;
+  const int local_ranks = node_local(world_).first;
   threads_ = cfg_.threads > 0 ? int(cfg_.threads) : std::max(1, cores_available() / std::max(1, local_ranks));
   set_compute_threads(threads_);  // LibTorch's and OpenBLAS's pools (bitwise results need both)
 
   open_corpus();
   make_device_and_comm();
   make_model();
-  const double flops_fwd = mcfg_.forward_flops();
+  const double flops_train = mcfg_.training_flops(fine_tuning_ && cfg_.freeze_backbone, cfg_.loop_modality,
+                                                  cfg_.global_batch / world_.size);
   resume();
   write_run_directory();
-  log::info("model: {:.3f} M parameters, {:.2f} GFLOP forward per sample ({:.2f} GFLOP per training sample)",
-            model_->parameter_count() / 1e6, flops_fwd / 1e9, 3 * flops_fwd / 1e9);
+  log::info("model: {:.3f} M parameters, {:.2f} GFLOP per training sample (forward + backward)",
+            model_->parameter_count() / 1e6, flops_train / 1e9);
   log::info("data: {} train samples, global batch {} = {} ranks x ~{}, {} steps per epoch, {} steps in all; io {}, "
             "prefetch {}", plan_->train.size(), cfg_.global_batch, world_.size, cfg_.global_batch / world_.size, spe_,
             total_steps_, cfg_.io, cfg_.prefetch);
-  log::info("gradients: {} buckets ({} MB first, {} MB each), {} all-reduce; batch statistics {}; {} threads per rank; "
-            "device {}", buckets_->bucket_count(), cfg_.first_bucket_mb, cfg_.bucket_mb, comm_->name(),
+  log::info("gradients: {} buckets ({} MB first, {} MB each), {} all-reduce in {}; batch statistics {}; {} threads per "
+            "rank; device {}", buckets_->bucket_count(), cfg_.first_bucket_mb, cfg_.bucket_mb, comm_->name(),
+            cfg_.grad_reduce_dtype,
             global_stats_ ? "over the global batch" : "per rank", threads_, device_name_);
   const double allreduce_ms = measure_allreduce();
 
@@ -608,7 +609,7 @@ int TrainingRun::run() {
   const double peak = device_.is_cuda() ? cfg_.peak_tflops * 1e12 : 0;
   agree(world_, [&] {
     test_fault_point(world_, "training-log");
-    tlog_.emplace(cfg_.run_dir, world_, total_steps_, state_.restart, allreduce_ms, 3 * flops_fwd, peak);
+    tlog_.emplace(cfg_.run_dir, world_, total_steps_, state_.restart, allreduce_ms, flops_train, peak);
   });
   tlog_->set_skipped_total(state_.skipped);
   if (fine_tuning_) tlog_->set_task_loss(task_loss_name(mcfg_));

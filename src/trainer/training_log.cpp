@@ -30,6 +30,11 @@ double unix_time() {
 
 }  // namespace
 
+double mfu_percent(double global_samples_per_s, int gpus, double flops_per_sample, double peak_flops_per_gpu) {
+  if (gpus < 1 || !(peak_flops_per_gpu > 0)) return 0;
+  return 100.0 * (global_samples_per_s / gpus) * flops_per_sample / peak_flops_per_gpu;
+}
+
 TrainingLog::TrainingLog(const std::string& run_dir, const MpiWorld& world, int64_t total_steps, int64_t restart,
                          double allreduce_ms, double flops_per_sample, double peak_flops)
     : world_(world), total_steps_(total_steps), restart_(restart), allreduce_ms_(allreduce_ms),
@@ -100,7 +105,7 @@ void TrainingLog::progress() {
   std::string comm = world_.size > 1 ? fmt::format(" | all-reduce {:.0f}% hidden, wait {:.1f} ms (alone {:.1f} ms)",
                                                    100.0 * w.hidden / w.steps, exposed, allreduce_ms_)
                                      : std::string();
-  std::string mfu = peak_flops_ > 0 ? fmt::format(" | MFU {:.1f}%", 100.0 * sps * flops_per_sample_ / peak_flops_) : "";
+  std::string mfu = peak_flops_ > 0 ? fmt::format(" | MFU {:.1f}% per GPU", mfu_percent(sps, world_.size, flops_per_sample_, peak_flops_)) : "";
   const double eta = (total_steps_ - last_.step) * (all_ms_ / std::max<int64_t>(all_steps_, 1)) / 1e3;
   const StepRecord& r = last_;
   std::string terms = task_loss_.empty()

@@ -2,8 +2,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <map>
+
+#include <fmt/format.h>
+
 #include "mixhic/check.hpp"
 #include "mixhic/comm.hpp"
+#include "mixhic/gpu_binding.hpp"
 #include "mixhic/grad_buckets.hpp"
 #include "mixhic/model.hpp"
 #include "mpi_test_world.hpp"
@@ -24,6 +30,20 @@ TEST(MpiComm, AllreduceSumsEveryRanksTensor) {
   }
 }
 
+TEST(MpiComm, Bf16SumIsTheFp32SumRoundedToBf16) {
+  MpiWorld w = world();
+  auto comm = make_mpi_comm(w);
+  // Small integers are exact in bf16, and so are their sums below 256.
+  torch::Tensor t = (torch::arange(40, torch::kFloat) * (w.rank + 1)).to(torch::kBFloat16);
+  comm->allreduce_sum(t)->wait();
+  const double factor = w.size * (w.size + 1) / 2.0;
+  EXPECT_TRUE(torch::equal(t, (torch::arange(40, torch::kFloat) * factor).to(torch::kBFloat16)));
+  // (Summing the 16-bit words as integers, MPI_SUM on MPI_UINT16_T, would give other values.)
+  torch::Tensor u = torch::full({3}, 1.5 + w.rank, torch::kFloat).to(torch::kBFloat16);
+  comm->allreduce_sum(u)->wait();
+  EXPECT_FLOAT_EQ(u[2].item<float>(), float(1.5 * w.size + w.size * (w.size - 1) / 2.0));
+}
+
 TEST(MpiComm, BroadcastCopiesTheRootsTensor) {
   MpiWorld w = world();
   auto comm = make_mpi_comm(w);
@@ -31,6 +51,31 @@ TEST(MpiComm, BroadcastCopiesTheRootsTensor) {
   comm->broadcast(t, w.size - 1);
   EXPECT_TRUE(torch::equal(t, torch::full({7}, double(w.size - 1), torch::kDouble)));
   comm->barrier();
+}
+
+TEST(GpuBinding, TheNodesRanksEachGetTheirOwnGpu) {
+  // All ranks of this test run on one node (mpirun -np 2/3 here).
+  MpiWorld w = world();
+  const char* saved = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string before = saved ? saved : "";
+  // Every rank sees the same GPUs: rank i drives GPU i; fewer GPUs than ranks is refused on every rank.
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  EXPECT_EQ(gpu_of_rank(w, w.size, "test"), w.rank);
+  EXPECT_THROW(gpu_of_rank(w, w.size - 1, "test"), ConfigError);
+  // A CUDA_VISIBLE_DEVICES of its own per rank (as srun --gpus-per-task sets): each drives its device 0.
+  setenv("CUDA_VISIBLE_DEVICES", std::to_string(w.rank).c_str(), 1);
+  EXPECT_EQ(gpu_of_rank(w, 1, "test"), 0);
+  // The same CUDA_VISIBLE_DEVICES everywhere, one GPU in it: the ranks would share it.
+  setenv("CUDA_VISIBLE_DEVICES", "0", 1);
+  try {
+    gpu_of_rank(w, 1, "device = cuda");
+    ADD_FAILURE() << "ranks sharing one GPU were accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("device = cuda: rank {}: {} ranks on this node", w.rank, w.size)),
+              std::string::npos) << e.what();
+  }
+  if (saved) setenv("CUDA_VISIBLE_DEVICES", before.c_str(), 1);
+  else unsetenv("CUDA_VISIBLE_DEVICES");
 }
 
 TEST(MpiComm, RejectsCudaOrStridedTensors) {
@@ -87,4 +132,64 @@ TEST(GradBuckets, BucketedAverageEqualsPerParameterAverageAndOverlapsBackward) {
   if (w.rank == 0)
     std::cout << "[ buckets  ] " << buckets.bucket_count() << " buckets, " << buckets.launched_in_backward()
               << " all-reduces started during backward\n";
+}
+
+TEST(GradBuckets, Bf16ReductionAgreesWithFp32ToBf16Tolerance) {
+  MpiWorld w = world();
+  auto comm = make_mpi_comm(w);
+  ModelConfig cfg;
+  cfg.embed_dim = 8;
+  cfg.depth = 1;
+  cfg.heads = 2;
+  cfg.n_tracks = 2;
+  cfg.window_bins = 32;
+  cfg.hic_bin_bp = 1000;
+  cfg.track_bin_bp = 100;
+  torch::manual_seed(100);
+  MixHicModel a(cfg), b(cfg);
+  {
+    torch::NoGradGuard no_grad;
+    auto src = a->named_parameters();
+    for (auto& p : b->named_parameters()) p.value().copy_(src[p.key()]);
+    for (auto& buf : b->named_buffers()) buf.value().copy_(a->named_buffers()[buf.key()]);
+  }
+  auto named = [](MixHicModel& m) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const auto& p : m->named_parameters()) out.emplace_back(p.key(), p.value());
+    return out;
+  };
+  GradBuckets fp32(named(a), *comm, 16 << 10, 64 << 10);
+  GradBuckets bf16(named(b), *comm, 16 << 10, 64 << 10, torch::kBFloat16);
+  torch::manual_seed(7 + w.rank);
+  torch::Tensor hic = torch::rand({4, 1, cfg.window_bins, cfg.window_bins});
+  torch::Tensor epi = torch::rand({4, cfg.epi_length(), cfg.n_tracks});
+  fp32.zero_grad();
+  bf16.zero_grad();
+  a->forward(hic, epi).loss(cfg, cfg.contrastive_only_epochs).backward();
+  b->forward(hic, epi).loss(cfg, cfg.contrastive_only_epochs).backward();
+  // This rank's own gradients before the reduction (the bucket holds them until finish()).
+  std::map<std::string, torch::Tensor> local;
+  for (const auto& p : b->named_parameters()) local[p.key()] = p.value().grad().clone();
+  fp32.finish();
+  bf16.finish();
+  auto pa = a->named_parameters();
+  double worst = 0;
+  for (const auto& p : b->named_parameters()) {
+    torch::Tensor g16 = p.value().grad(), g32 = pa[p.key()].grad();
+    EXPECT_EQ(g16.scalar_type(), torch::kFloat) << p.key();  // the optimizer sees fp32
+    // Each rank's share is rounded once (2^-9 relative) and each of the world - 1 additions
+    // once more: within world * 2^-8 of the largest gradient.
+    const double scale = std::max(1e-12, g32.abs().max().item<double>());
+    const double err = (g16 - g32).abs().max().item<double>() / scale;
+    worst = std::max(worst, err);
+    EXPECT_LE(err, w.size / 256.0) << p.key();
+    if (w.size == 2) {  // exactly: bf16(bf16(g0 / 2) + bf16(g1 / 2)), one addition
+      torch::Tensor mine = (local[p.key()] / 2.0).to(torch::kBFloat16).to(torch::kFloat).contiguous();
+      torch::Tensor share0 = mine.clone(), share1 = mine.clone();
+      comm->broadcast(share0, 0);
+      comm->broadcast(share1, 1);
+      EXPECT_TRUE(torch::equal(g16, (share0 + share1).to(torch::kBFloat16).to(torch::kFloat))) << p.key();
+    }
+  }
+  if (w.rank == 0) std::cout << "[ bf16     ] worst relative difference from the fp32 reduction " << worst << "\n";
 }
