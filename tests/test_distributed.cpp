@@ -4,12 +4,17 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "mixhic/check.hpp"
 #include "mixhic/comm.hpp"
 #include "mixhic/gpu_binding.hpp"
 #include "mixhic/sample_order.hpp"
+#include "mixhic/watchdog.hpp"
 
 using namespace mixhic;
 
@@ -75,12 +80,15 @@ TEST(Comm, NcclPathIsBuiltWhenTheToolkitIsThere) {
   const int gpus = cuda_device_count();
   if (gpus == 0) {
     std::cout << "[ nccl     ] the CUDA runtime sees no GPU: the communicator must fail at cudaSetDevice\n";
+    // Its making is collective: the failure is printed once and every rank throws ReportedError.
+    testing::internal::CaptureStderr();
     try {
       make_nccl_comm(MpiWorld{}, 0);
       ADD_FAILURE() << "an NCCL communicator was made without a GPU";
-    } catch (const LibraryError& e) {
-      EXPECT_NE(std::string(e.what()).find("cudaSetDevice"), std::string::npos) << e.what();
+    } catch (const ReportedError&) {
     }
+    const std::string printed = testing::internal::GetCapturedStderr();
+    EXPECT_NE(printed.find("cudaSetDevice"), std::string::npos) << printed;
     return;
   }
   std::cout << "[ nccl     ] " << gpus << " GPU(s): making a 1-rank NCCL communicator\n";
@@ -104,4 +112,70 @@ TEST(GpuBinding, OneRankPerGpuAndOwnDevicesUseTheirFirst) {
   }
   EXPECT_THROW(gpu_for_rank(0, 1, 0, false, "''"), ConfigError);  // none visible
   EXPECT_THROW(gpu_for_rank(0, 2, 0, true, "''"), ConfigError);
+}
+
+namespace {
+// A communicator that reports an asynchronous failure (as ncclCommGetAsyncError does when a
+// peer died) once `failed` is set.
+class FailingComm : public Comm {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  std::string name() const override { return "nccl"; }
+  std::unique_ptr<CommWork> allreduce_sum(torch::Tensor&) override { return nullptr; }
+  void broadcast(torch::Tensor&, int) override {}
+  void allgather(const torch::Tensor&, torch::Tensor&) override {}
+  void barrier() override {}
+  void allreduce_scalars(double*, int, Reduce) override {}
+  std::string async_error() override { return failed.load() ? "remote process exited or there was a network error" : ""; }
+  std::atomic<bool> failed{false};
+};
+}  // namespace
+
+// The watchdog's thread polls the communicator: an asynchronous NCCL error ends the job within
+// a poll, not after hang-timeout (600 s by default). Before, nothing polled it.
+TEST(HangWatchdog, AnAsynchronousCommunicatorErrorEndsTheRunWithinAPoll) {
+  FailingComm comm;
+  std::atomic<bool> called{false};
+  std::string why;
+  std::mutex m;
+  HangWatchdog dog(600, MpiWorld{}, [&](const std::string& w) {
+    std::lock_guard<std::mutex> lock(m);
+    why = w;
+    called.store(true);
+  });
+  dog.attach(&comm);
+  dog.beat("gradient all-reduce", 7);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3 * HangWatchdog::kPollMilliseconds));
+  EXPECT_FALSE(called.load()) << "a healthy communicator was reported: " << why;
+  const auto t0 = std::chrono::steady_clock::now();
+  comm.failed.store(true);
+  while (!called.load() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(called.load()) << "no failure reported 5 s after the communicator failed";
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+            2.0 * HangWatchdog::kPollMilliseconds / 1e3 + 0.5);
+  std::lock_guard<std::mutex> lock(m);
+  EXPECT_EQ(why, "the nccl communicator failed in phase 'gradient all-reduce' of step 7: remote process exited or there "
+                 "was a network error; aborting the job");
+}
+
+// And a run that makes no progress is reported after hang-timeout, naming its phase.
+TEST(HangWatchdog, NoBeatForHangTimeoutIsReportedWithItsPhase) {
+  std::atomic<bool> called{false};
+  std::string why;
+  std::mutex m;
+  HangWatchdog dog(1.0, MpiWorld{}, [&](const std::string& w) {
+    std::lock_guard<std::mutex> lock(m);
+    why = w;
+    called.store(true);
+  });
+  dog.beat("backward", 3);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!called.load() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(called.load());
+  std::lock_guard<std::mutex> lock(m);
+  EXPECT_NE(why.find("in phase 'backward' of step 3"), std::string::npos) << why;
+  EXPECT_NE(why.find("hang-timeout = 1 s"), std::string::npos) << why;
 }

@@ -66,8 +66,11 @@ struct SampleBatch {
 
 class BatchLoader {
  public:
-  // Reads the batches of steps [first_step, end_step) in order, up to `depth` ahead.
-  BatchLoader(const Corpus& corpus, BatchPlan plan, Augmentation aug, int64_t first_step, int64_t end_step, int depth);
+  // Reads the batches of steps [first_step, end_step) in order, up to `depth` ahead. `pinned`
+  // (a CUDA run; needs a LibTorch with CUDA) puts them in page-locked memory, so that the
+  // trainer's non_blocking copy to the GPU is asynchronous instead of a staged, blocking one.
+  BatchLoader(const Corpus& corpus, BatchPlan plan, Augmentation aug, int64_t first_step, int64_t end_step, int depth,
+              bool pinned = false);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -78,7 +81,7 @@ class BatchLoader {
   double last_wait_ms() const { return last_wait_ms_; }
   // Reads one batch on the calling thread (validation, tests, benchmarks).
   static SampleBatch read(const Corpus& corpus, const std::vector<int64_t>& samples, const Augmentation& aug,
-                          uint64_t seed, int64_t epoch);
+                          uint64_t seed, int64_t epoch, bool pinned = false);
 
  private:
   void run();
@@ -87,6 +90,7 @@ class BatchLoader {
   Augmentation aug_;
   int64_t next_read_, end_step_;
   size_t depth_;
+  bool pinned_;
   std::deque<SampleBatch> ready_;
   std::mutex mutex_;
   std::condition_variable changed_;

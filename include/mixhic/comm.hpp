@@ -48,6 +48,10 @@ class Comm {
   // Ends the communicator without waiting for other ranks (failure path): NCCL's
   // ncclCommAbort; a no-op for MPI, whose MPI_Abort follows.
   virtual void abort() {}
+  // Thread-safe, non-blocking: why the communicator has failed (NCCL's ncclCommGetAsyncError:
+  // a peer died, a link broke), or "" while it is healthy. Polled by the hang watchdog's thread.
+  // MPI reports its errors from the call that failed, so its communicators return "".
+  virtual std::string async_error() { return ""; }
 };
 
 std::unique_ptr<Comm> make_single_comm();
@@ -55,8 +59,11 @@ std::unique_ptr<Comm> make_single_comm();
 // the MPI world that bootstrapped it rather than through a device round trip).
 void allreduce_host_scalars(const MpiWorld& world, double* values, int n, Comm::Reduce op);
 std::unique_ptr<Comm> make_mpi_comm(const MpiWorld& world);
-// CUDA tensors on `device`. Throws ConfigError when this build has no NCCL.
-std::unique_ptr<Comm> make_nccl_comm(const MpiWorld& world, int device);
+// COLLECTIVE: CUDA tensors on `device`, a non-blocking NCCL communicator whose calls give up
+// after `timeout_s` in progress. A failure on any rank while it is made ends every rank with
+// ReportedError (agree(), mpi_world.hpp), so it must not be called inside agree(). Throws
+// ConfigError when this build has no NCCL.
+std::unique_ptr<Comm> make_nccl_comm(const MpiWorld& world, int device, double timeout_s = 300);
 bool nccl_available();
 
 }  // namespace mixhic

@@ -6,11 +6,15 @@
 // Hang watchdog: a rank blocked in a collective whose peer died or hangs would wait forever
 // (NCCL) or until the launcher notices (MPI). A thread watches the phase the rank last
 // reported (beat); if no beat comes for hang-timeout seconds it names the phase and step,
-// aborts the attached communicator (ncclCommAbort) and ends the whole job (MPI_Abort).
+// aborts the attached communicator (ncclCommAbort) and ends the whole job (MPI_Abort). The same
+// thread polls the communicator's async_error() (NCCL's ncclCommGetAsyncError), so a dead peer
+// or a broken link ends the job within a poll instead of after hang-timeout.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <thread>
 
 #include "mixhic/comm.hpp"
@@ -29,6 +33,10 @@ class HangWatchdog {
   // (opening a large corpus, verifying checkpoint hashes, NCCL set-up) may take longer than a
   // step: they get at least kStartupFloorSeconds.
   HangWatchdog(double timeout_s, const MpiWorld& world);
+  // What to do instead of aborting the communicator and the job (unit tests): called once,
+  // from the watchdog's thread, with the line that was logged.
+  using OnFailure = std::function<void(const std::string& why)>;
+  HangWatchdog(double timeout_s, const MpiWorld& world, OnFailure on_failure);
   ~HangWatchdog();
   HangWatchdog(const HangWatchdog&) = delete;
   HangWatchdog& operator=(const HangWatchdog&) = delete;
@@ -39,11 +47,14 @@ class HangWatchdog {
   void beat(const char* phase, int64_t step);
 
   static constexpr double kStartupFloorSeconds = 600;
+  static constexpr int kPollMilliseconds = 200;
 
  private:
   void watch();
+  void fail(const std::string& why);
 
   int64_t timeout_ms_;
+  OnFailure on_failure_;
   std::atomic<Comm*> comm_{nullptr};
   MpiWorld world_;
   std::atomic<const char*> phase_{""};

@@ -136,18 +136,14 @@ void agree(const MpiWorld& world, const std::function<void()>& fn) {
 }
 
 void test_fault_point(const MpiWorld& world, const char* stage) {
-  static const std::string pause = [] {
-    const char* v = std::getenv("MIXHIC_TEST_PAUSE_AT");
-    return std::string(v ? v : "");
-  }();
-  if (pause == stage) {
+  // Read at every call (start-up stages and once per step: cheap), so a test may set them.
+  const char* pause = std::getenv("MIXHIC_TEST_PAUSE_AT");
+  if (pause && std::string(pause) == stage) {
     log::warn("MIXHIC_TEST_PAUSE_AT: pausing 60 s at stage '{}'", stage);
     std::this_thread::sleep_for(std::chrono::seconds(60));
   }
-  static const std::string spec = [] {
-    const char* v = std::getenv("MIXHIC_TEST_FAIL_AT");
-    return std::string(v ? v : "");
-  }();
+  const char* fail = std::getenv("MIXHIC_TEST_FAIL_AT");
+  const std::string spec = fail ? fail : "";
   if (spec.empty()) return;
   const size_t at = spec.find('@');
   if (spec.substr(0, at) != stage) return;

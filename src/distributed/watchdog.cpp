@@ -35,8 +35,10 @@ void install_stop_handlers() {
 
 int stop_signal_pending() { return g_stop_signal.load(); }
 
-HangWatchdog::HangWatchdog(double timeout_s, const MpiWorld& world)
-    : timeout_ms_(int64_t(timeout_s * 1e3)), world_(world) {
+HangWatchdog::HangWatchdog(double timeout_s, const MpiWorld& world) : HangWatchdog(timeout_s, world, nullptr) {}
+
+HangWatchdog::HangWatchdog(double timeout_s, const MpiWorld& world, OnFailure on_failure)
+    : timeout_ms_(int64_t(timeout_s * 1e3)), on_failure_(std::move(on_failure)), world_(world) {
   beat("start-up", 0);
   thread_ = std::thread([this] { watch(); });
 }
@@ -55,17 +57,34 @@ void HangWatchdog::beat(const char* phase, int64_t step) {
 void HangWatchdog::watch() {
   const int64_t startup_floor_ms = int64_t(kStartupFloorSeconds * 1e3);
   while (!stop_.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMilliseconds));
+    if (Comm* c = comm_.load()) {
+      const std::string why = c->async_error();
+      if (!why.empty()) {
+        fail(fmt::format("the {} communicator failed in phase '{}' of step {}: {}; aborting the job", c->name(),
+                         phase_.load(), step_.load(), why));
+        return;
+      }
+    }
     const int64_t idle = now_ms() - last_.load();
     const bool starting = std::string(phase_.load()).rfind("start-up", 0) == 0;
     if (idle > (starting ? std::max(timeout_ms_, startup_floor_ms) : timeout_ms_)) {
-      log::error(fmt::format("no progress for {:.0f} s in phase '{}' of step {}: another rank has probably died or "
-                             "hangs (hang-timeout = {:.0f} s); aborting the job",
-                             idle / 1e3, phase_.load(), step_.load(), timeout_ms_ / 1e3));
-      if (Comm* c = comm_.load()) c->abort();
-      MPI_Abort(world_.comm, 3);
+      fail(fmt::format("no progress for {:.0f} s in phase '{}' of step {}: another rank has probably died or "
+                       "hangs (hang-timeout = {:.0f} s); aborting the job",
+                       idle / 1e3, phase_.load(), step_.load(), timeout_ms_ / 1e3));
+      return;
     }
   }
+}
+
+void HangWatchdog::fail(const std::string& why) {
+  log::error(why);
+  if (on_failure_) {
+    on_failure_(why);
+    return;
+  }
+  if (Comm* c = comm_.load()) c->abort();
+  MPI_Abort(world_.comm, 3);
 }
 
 }  // namespace mixhic

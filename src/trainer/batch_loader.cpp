@@ -75,17 +75,18 @@ void augment_sample(float* hic, int64_t W, float* tracks, int64_t A, int64_t T, 
 }
 
 SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& samples, const Augmentation& aug,
-                              uint64_t seed, int64_t epoch) {
+                              uint64_t seed, int64_t epoch, bool pinned) {
   auto t0 = std::chrono::steady_clock::now();
   const auto& g = corpus.geometry();
   const int64_t W = g.window_bins, A = g.track_bins_per_anchor, T = g.n_tracks, b = int64_t(samples.size());
   SampleBatch batch;
   batch.samples = samples;
-  batch.hic = torch::empty({b, 1, W, W}, torch::kFloat);
-  batch.epi = torch::empty({b, 2 * A, T}, torch::kFloat);
+  const auto host = torch::TensorOptions().dtype(torch::kFloat).pinned_memory(pinned);
+  batch.hic = torch::empty({b, 1, W, W}, host);
+  batch.epi = torch::empty({b, 2 * A, T}, host);
   const SampleSource source = corpus.sample_source();
-  if (source == SampleSource::loops) batch.target = torch::empty({b}, torch::kFloat);
-  if (source == SampleSource::tss) batch.target = torch::empty({b, W}, torch::kFloat);
+  if (source == SampleSource::loops) batch.target = torch::empty({b}, host);
+  if (source == SampleSource::tss) batch.target = torch::empty({b, W}, host);
   // Read in file order (neighbouring samples share pages); place in batch order.
   std::vector<int64_t> order(b);
   std::iota(order.begin(), order.end(), 0);
@@ -109,9 +110,9 @@ SampleBatch BatchLoader::read(const Corpus& corpus, const std::vector<int64_t>& 
 }
 
 BatchLoader::BatchLoader(const Corpus& corpus, BatchPlan plan, Augmentation aug, int64_t first_step, int64_t end_step,
-                         int depth)
+                         int depth, bool pinned)
     : corpus_(corpus), plan_(std::move(plan)), aug_(aug), next_read_(first_step), end_step_(end_step),
-      depth_(size_t(std::max(depth, 1))) {
+      depth_(size_t(std::max(depth, 1))), pinned_(pinned) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -144,7 +145,7 @@ void BatchLoader::run() {
         if (plan_.epoch_of(step + 1) == epoch) corpus_.prefetch(plan_.samples_at(step + 1, order));
         else corpus_.prefetch(plan_.samples_at(step + 1));
       }
-      SampleBatch batch = read(corpus_, plan_.samples_at(step, order), aug_, plan_.seed, epoch);
+      SampleBatch batch = read(corpus_, plan_.samples_at(step, order), aug_, plan_.seed, epoch, pinned_);
       batch.step = step;
       {
         std::lock_guard<std::mutex> lock(mutex_);

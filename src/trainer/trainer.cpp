@@ -242,11 +242,13 @@ void TrainingRun::make_device_and_comm() {
   // The fault point has an agree of its own: the communicator's creation is collective, and a
   // rank that failed before it would leave the others inside it.
   agree(world_, [&] { test_fault_point(world_, "communicator"); });
-  agree(world_, [&] {
-    if (world_.size == 1) comm_ = make_single_comm();
-    else if (kind == "nccl") comm_ = make_nccl_comm(world_, device_.index());
-    else comm_ = make_mpi_comm(world_);
-  });
+  if (world_.size > 1 && kind == "nccl") {
+    // Collective with agreements of its own (comm.hpp): a rank that fails while NCCL is set
+    // up ends every rank. Its calls give up after hang-timeout in progress, as the watchdog does.
+    comm_ = make_nccl_comm(world_, device_.index(), cfg_.hang_timeout_s);
+  } else {
+    agree(world_, [&] { comm_ = world_.size == 1 ? make_single_comm() : make_mpi_comm(world_); });
+  }
   watchdog_->attach(comm_.get());
 }
 
@@ -445,7 +447,7 @@ bool TrainingRun::train_step(int64_t step, BatchLoader& loader) {
   {  // autocast for the forward pass only; backward runs in the forward's dtypes
     Bf16Autocast autocast(device_.type(), cfg_.precision == "bf16");
     if (fine_tuning_) {
-      torch::Tensor task = model_->task_loss(hic, epi, batch.target.defined() ? batch.target.to(device_) : torch::Tensor(),
+      torch::Tensor task = model_->task_loss(hic, epi, batch.target.defined() ? batch.target.to(device_, true) : torch::Tensor(),
                                              cfg_.loop_modality);
       loss = task * loss_scale;
       mine.terms[0] = task.item<double>();
@@ -617,7 +619,7 @@ int TrainingRun::run() {
   agree(world_, [&] {
     test_fault_point(world_, "loader");
     loader.emplace(*corpus_, *plan_, Augmentation{cfg_.augment_reverse, cfg_.augment_track_noise}, start_step,
-                   total_steps_, int(cfg_.prefetch));
+                   total_steps_, int(cfg_.prefetch), device_.is_cuda());
   });
   install_stop_handlers();
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 
@@ -76,6 +77,47 @@ TEST(GpuBinding, TheNodesRanksEachGetTheirOwnGpu) {
   }
   if (saved) setenv("CUDA_VISIBLE_DEVICES", before.c_str(), 1);
   else unsetenv("CUDA_VISIBLE_DEVICES");
+}
+
+// Making an NCCL communicator is collective: a failure on one rank at any of its stages (the id
+// on rank 0, the device, NCCL's init) ends it on every rank with ReportedError, within seconds.
+// Before, rank 0 failing at ncclGetUniqueId left the others in MPI_Bcast for good (this test
+// then ran into ctest's timeout). Without a GPU every rank fails at cudaSetDevice after the
+// first stage, so the init stage (the others give up at the deadline) runs only with GPUs.
+TEST(NcclComm, AFailureOnOneRankWhileItIsMadeEndsEveryRankWithoutAHang) {
+  if (!nccl_available()) GTEST_SKIP() << "this build has no NCCL";
+  const MpiWorld w = world();
+  const bool gpus = cuda_device_count() > 0;
+  const double deadline_s = 20;
+  std::vector<std::string> stages = {"nccl-unique-id@0", fmt::format("nccl-device@{}", w.size - 1)};
+  if (gpus) stages.push_back(fmt::format("nccl-init@{}", w.size - 1));
+  for (const std::string& stage : stages) {
+    setenv("MIXHIC_TEST_FAIL_AT", stage.c_str(), 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    testing::internal::CaptureStderr();
+    bool reported = false;
+    try {
+      make_nccl_comm(w, gpus ? w.rank % cuda_device_count() : 0, deadline_s);
+    } catch (const ReportedError&) {
+      reported = true;
+    }
+    const std::string printed = testing::internal::GetCapturedStderr();
+    unsetenv("MIXHIC_TEST_FAIL_AT");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_TRUE(reported) << stage << " on rank " << w.rank;
+    EXPECT_LT(secs, deadline_s + 10) << stage;
+    // One line, from the lowest failing rank: the injected failure, or rank 0's cudaSetDevice
+    // where there is no GPU.
+    const std::string name = stage.substr(0, stage.find('@'));
+    const std::string expected = gpus || name == "nccl-unique-id"
+                                     ? fmt::format("injected failure at stage '{}' on rank {}", name, stage.substr(stage.find('@') + 1))
+                                     : std::string("cudaSetDevice");
+    int counts[2] = {printed.find(expected) != std::string::npos, printed.find("error") != std::string::npos}, sums[2];
+    MPI_Allreduce(counts, sums, 2, MPI_INT, MPI_SUM, w.comm);
+    EXPECT_EQ(sums[0], 1) << stage << ": rank " << w.rank << " printed: " << printed;
+    EXPECT_EQ(sums[1], 1) << stage << ": rank " << w.rank << " printed: " << printed;
+    MPI_Barrier(w.comm);
+  }
 }
 
 TEST(MpiComm, RejectsCudaOrStridedTensors) {
