@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 
 #include "mixhic/autocast.hpp"
@@ -545,4 +546,45 @@ TEST(Model, TrainingFlopsCountTheTaskHeadAndAFrozenBackboneOnce) {
   plain.prism_contexts = 0;
   EXPECT_DOUBLE_EQ(prism.training_flops(false, "bimodal", 32) - plain.training_flops(false, "bimodal", 32),
                    3 * 2 * (pf.epi_encoder + pf.interaction_epi + pf.head));
+}
+
+namespace {
+// The value of `key=` in a `model-bench:` line, or NaN.
+double bench_field(const std::string& out, const std::string& key) {
+  const auto line = out.find("model-bench:");
+  if (line == std::string::npos) return std::nan("");
+  const auto at = out.find(" " + key + "=", line);
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(out.substr(at + key.size() + 2));
+}
+}  // namespace
+
+// The step benchmark the GPU check runs (ci/gpu-check.sh), here on the CPU: MFU is the benchmark's
+// own FLOP rate over the one device's peak; bf16 is refused off the GPU, as mixhic-train does.
+TEST(ModelBench, ReportsTheMfuOfOneDeviceLikeTheTwinAndRefusesBf16OnTheCpu) {
+  const std::string cfg = std::string(MIXHIC_SOURCE_DIR) + "/configs/model/tiny.ini";
+  const std::string bench = fmt::format("{} bench --config {} --batch 2 --steps 2 --threads 1 --device cpu", MIXHIC_MODEL_BIN, cfg);
+  auto ours = run_command(bench + " --peak-tflops 0.5");
+  ASSERT_EQ(ours.exit_code, 0) << ours.output;
+  EXPECT_NE(ours.output.find("precision=fp32"), std::string::npos) << ours.output;
+  const double sps = bench_field(ours.output, "samples_per_s"), gflops = bench_field(ours.output, "gflops"),
+               mfu = bench_field(ours.output, "mfu_percent");
+  ASSERT_GT(sps, 0) << ours.output;
+  // mfu_percent = 100 * FLOP/s / (0.5e12) = gflops / 5, to the printed rounding.
+  EXPECT_NEAR(mfu, gflops / 5, 0.01 + 1e-3 * mfu) << ours.output;
+  EXPECT_EQ(ours.output.find("peak_mem_gib"), std::string::npos) << "peak memory is a CUDA figure";
+
+  auto bf16 = run_command(bench + " --precision bf16");
+  EXPECT_NE(bf16.exit_code, 0);
+  EXPECT_NE(bf16.output.find("--precision bf16: bf16 autocast is for --device cuda"), std::string::npos) << bf16.output;
+
+  ModelConfig c;
+  c.embed_dim = 16;
+  c.depth = 1;
+  c.heads = 2;
+  c.n_tracks = 2;
+  auto peer = run_command(twin() + " bench --config '" + config_json(c) + "' --batch 2 --steps 2 --device cpu");
+  ASSERT_EQ(peer.exit_code, 0) << peer.output;
+  EXPECT_NE(peer.output.find("precision=fp32"), std::string::npos) << peer.output;
+  EXPECT_GT(bench_field(peer.output, "samples_per_s"), 0) << peer.output;
 }

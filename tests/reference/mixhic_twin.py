@@ -503,28 +503,43 @@ def cmd_forward(args, cfg):
 
 
 def cmd_bench(args, cfg):
-    """Forward+backward+AdamW samples/s of the twin: the peer of `mixhic-model bench`."""
+    """Forward+backward+AdamW samples/s of the twin: the peer of `mixhic-model bench` (same
+    --device, --precision: bf16 autocast for the forward pass; peak memory on CUDA)."""
     import time
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    model = MixHicTwin(cfg)
+    model = MixHicTwin(cfg).to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=1e-6)
     w, r = cfg["window_bins"], cfg["hic_bin_bp"] // cfg["track_bin_bp"]
-    hic = torch.rand(args.batch, 1, w, w)
-    epi = torch.rand(args.batch, 2 * w * r, cfg["n_tracks"])
+    hic = torch.rand(args.batch, 1, w, w).to(device)
+    epi = torch.rand(args.batch, 2 * w * r, cfg["n_tracks"]).to(device)
+    bf16 = args.precision == "bf16"
 
     def step():
         opt.zero_grad()
-        model(hic, epi)["total"].backward()
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(hic, epi)["total"]
+        loss.backward()
         opt.step()
 
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     step()
+    step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     for _ in range(args.steps):
         step()
+    sync()
     sps = args.batch * args.steps / (time.perf_counter() - t0)
-    print(f"model-bench: impl=pytorch C={cfg['embed_dim']} batch={args.batch} steps={args.steps} "
-          f"threads={torch.get_num_threads()} samples_per_s={sps:.3f}")
+    mem = f" peak_mem_gib={torch.cuda.max_memory_allocated(device) / 2**30:.2f}" if device.type == "cuda" else ""
+    print(f"model-bench: impl=pytorch C={cfg['embed_dim']} batch={args.batch} steps={args.steps} device={device} "
+          f"precision={args.precision} threads={torch.get_num_threads()} samples_per_s={sps:.3f}{mem}")
     return 0
 
 
@@ -534,6 +549,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="bench: cpu | cuda | cuda:N")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bench: bf16 autocasts the forward pass")
     ap.add_argument("--config", required=True, help="model config as JSON (embed_dim, depth, heads, ...)")
     ap.add_argument("--state")
     ap.add_argument("--io")
