@@ -18,7 +18,13 @@ the fuzzer's frame-pointer stacks and a longer timeout), and its report is read:
   - an input that does not reproduce alone is run again after every input of the corpus
     directory, in one process (a library's state across files, such as HDF5's caches, can be what
     it needs), and sorted by that report;
-  - any other culprit, an input reproduced neither way, or a libFuzzer failure with no saved input (a bad option, a crash of the fuzzer itself) fails the test.
+  - an input reproduced neither way (HDF5's free lists hand a corrupt read a block whose size
+    depends on the thousands of inputs the fork child ran before it) is sorted by the reports the
+    fuzzing children wrote themselves: the sanitizers write them to files (log_path) while
+    fuzzing, one per crashing child, since libFuzzer's fork mode keeps only their error lines.
+    It is a library's when there are reports of its kind and every one of them is a library's;
+  - any other culprit, an unexplained input, or a libFuzzer failure with no saved input (a bad
+    option, a crash of the fuzzer itself) fails the test.
 
 --leaks-on-replay (the HDF5 targets): LeakSanitizer unwinds an allocation's stack by frame
 pointers, which stop at the first frame of an uninstrumented library built without them (libhdf5),
@@ -106,6 +112,44 @@ def stacks(report):
     return [s for s in out if s]
 
 
+# What a fork child's own report says it found, by the libFuzzer frame that printed a header-less
+# stack (its own errors print their header to the child's stderr, which fork mode discards).
+CHILD_KIND = [("fuzzer::Fuzzer::HandleMalloc", "oom"), ("fuzzer::Fuzzer::RssLimitCallback", "oom"),
+              ("AlarmCallback", "timeout"), ("CrashCallback", "crash"), ("DeathCallback", "crash")]
+
+
+def child_reports(directory):
+    """[(kind, frames, error line)] of the sanitizer report files the fuzzing children wrote."""
+    out = []
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), errors="replace") as f:
+            text = f.read()
+        error = next((l.strip() for l in text.splitlines() if REPORT.search(l)), "")
+        if error:
+            kind = "leak" if "LeakSanitizer" in error else "crash"
+            found = stacks(text)
+        else:
+            frames = [m.group(2) for m in map(FRAME.match, text.splitlines()) if m]
+            kind = next((k for key, k in CHILD_KIND if any(key in f for f in frames)), None)
+            found = [frames] if frames else []
+        if kind and found:
+            out.append((kind, found[0], error))
+    return out
+
+
+def verdict_of(kind, frames):
+    """(mixhic's?, one line) for one stack."""
+    c = culprit(frames)
+    lib = library_of(c)
+    caller = first_mixhic_frame(frames)
+    if lib and kind == "leak" and any(CALLER_OWNED.search(" " + f + " ") for f in frames):
+        return True, f"leak of memory {lib} handed to mixhic: {short(caller)}  <-- FAILS"
+    if lib:
+        reached = short(caller) if caller else f"a stack that ends inside {lib}"
+        return False, f"{kind} in {lib} ({short(c)}), reached from {reached}: {lib}'s, not failing"
+    return True, f"{kind} in mixhic: {short(c)}  <-- FAILS"
+
+
 def replay(fuzzer, limits, inputs, env):
     """Runs `inputs` one after the other in one process; (exit code, report) or None past 300 s."""
     try:
@@ -116,7 +160,7 @@ def replay(fuzzer, limits, inputs, env):
     return r.returncode, r.stdout + r.stderr
 
 
-def triage(fuzzer, artifact, limits, env, corpus):
+def triage(fuzzer, artifact, limits, env, corpus, children):
     kind = os.path.basename(artifact).split("-")[0]
     if kind == "oom":
         # Tens of millions of small allocations can add up to the limit: with whole stacks on each
@@ -142,22 +186,21 @@ def triage(fuzzer, artifact, limits, env, corpus):
     if code != 0 and not found:
         return False, f"{kind}: exit {code} {where} and no stack in the report:\n{report[-2000:]}"
     if not found:
-        return False, f"{kind} during fuzzing, reproduced neither alone nor after the corpus"
+        same = [verdict_of(kind, frames) for k, frames, _ in children if k == kind]
+        unexplained = f"{kind} during fuzzing, reproduced neither alone nor after the corpus"
+        if not same:
+            return False, f"{unexplained}, and no fuzzing child wrote a {kind} report"
+        if any(ours for ours, _ in same):
+            return False, f"{unexplained}; the fuzzing children's {kind} reports: " + \
+                "; ".join(sorted(set(v for _, v in same)))
+        return True, f"{unexplained}; all {len(same)} {kind} report(s) of the fuzzing children: " + \
+            "; ".join(sorted(set(v for _, v in same)))
     verdicts = []
     ours = False
     for frames in found:
-        c = culprit(frames)
-        lib = library_of(c)
-        caller = first_mixhic_frame(frames)
-        if lib and kind == "leak" and any(CALLER_OWNED.search(" " + f + " ") for f in frames):
-            ours = True
-            verdicts.append(f"leak of memory {lib} handed to mixhic: {short(caller)}  <-- FAILS")
-        elif lib:
-            reached = short(caller) if caller else f"a stack that ends inside {lib}"
-            verdicts.append(f"{kind} in {lib} ({short(c)}), reached from {reached}: {lib}'s, not failing")
-        else:
-            ours = True
-            verdicts.append(f"{kind} in mixhic: {short(c)}  <-- FAILS")
+        mine, v = verdict_of(kind, frames)
+        ours = ours or mine
+        verdicts.append(v)
     summary = next((l for l in report.splitlines() if "SUMMARY:" in l), "")
     note = "" if where == "alone" else f" (reproduced {where})"
     return not ours, "; ".join(sorted(set(verdicts))) + note + (f"\n      {summary.strip()}" if summary else "")
@@ -219,14 +262,25 @@ def main():
         # HDF5 leaked over thousands of inputs, with no input to blame (libFuzzer then saves the
         # empty input as crash-da39a3ee...).
         env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    # The children's own reports, to files: fork mode keeps only their error lines.
+    reports = artifacts.rstrip("/") + ".reports"
+    os.makedirs(reports, exist_ok=True)
+    for name in os.listdir(reports):
+        os.remove(os.path.join(reports, name))
+    fuzz_env = dict(env)
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        fuzz_env[var] = env.get(var, "") + f":log_path={reports}/report"
     stats = ""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=env)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=fuzz_env)
     for line in p.stdout:
         if re.match(r"#\d+: cov:", line):
             stats = line.strip()
         if "NEW_FUNC" not in line:
             sys.stdout.write(line)
     code = p.wait()
+    children = child_reports(reports)
+    for kind, frames, error in children:
+        print(f"fuzzing child's report: {error or kind}: {short(culprit(frames))}")
     found = sorted(os.listdir(artifacts))
     print(f"\n{os.path.basename(fuzzer)}: {seconds} s, exit {code}, final statistics: {stats or 'none printed'}")
     if code != 0 and not found:
@@ -243,7 +297,7 @@ def main():
             return 1
     failed = 0
     for name in found:
-        ok, verdict = triage(fuzzer, os.path.join(artifacts, name), limits, env, corpus)
+        ok, verdict = triage(fuzzer, os.path.join(artifacts, name), limits, env, corpus, children)
         failed += not ok
         print(f"  {name}: {verdict}")
     print(f"{len(found)} input(s) saved, {failed} mixhic's or unexplained")
