@@ -190,11 +190,10 @@ def triage(fuzzer, artifact, limits, env, corpus, children):
         unexplained = f"{kind} during fuzzing, reproduced neither alone nor after the corpus"
         if not same:
             return False, f"{unexplained}, and no fuzzing child wrote a {kind} report"
+        listed = "; ".join(sorted(set(v for _, v in same)))
         if any(ours for ours, _ in same):
-            return False, f"{unexplained}; the fuzzing children's {kind} reports: " + \
-                "; ".join(sorted(set(v for _, v in same)))
-        return True, f"{unexplained}; all {len(same)} {kind} report(s) of the fuzzing children: " + \
-            "; ".join(sorted(set(v for _, v in same)))
+            return False, f"{unexplained}; the fuzzing children's {kind} reports: {listed}"
+        return True, f"{unexplained}; all {len(same)} {kind} report(s) of the fuzzing children: {listed}"
     verdicts = []
     ours = False
     for frames in found:
@@ -240,6 +239,13 @@ def replay_for_leaks(fuzzer, limits, artifacts, corpus, env):
         return None
 
 
+def empty_directory(path):
+    """Makes `path`, or removes the files an earlier run left in it."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        os.remove(os.path.join(path, name))
+
+
 def main():
     args = sys.argv[1:]
     leaks_on_replay = bool(args) and args[0] == "--leaks-on-replay"
@@ -248,9 +254,7 @@ def main():
     if len(args) < 3:
         sys.exit(__doc__)
     fuzzer, artifacts, seconds, rest = args[0], args[1], args[2], args[3:]
-    os.makedirs(artifacts, exist_ok=True)
-    for name in os.listdir(artifacts):
-        os.remove(os.path.join(artifacts, name))
+    empty_directory(artifacts)
     limits = [a for a in rest if re.match(r"-(timeout|rss_limit_mb|malloc_limit_mb)=", a)]
     prefix = f"-artifact_prefix={artifacts.rstrip('/')}/"
     cmd = [fuzzer, "-fork=1", "-ignore_crashes=1", "-ignore_timeouts=1", "-ignore_ooms=1",
@@ -264,9 +268,7 @@ def main():
         env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
     # The children's own reports, to files: fork mode keeps only their error lines.
     reports = artifacts.rstrip("/") + ".reports"
-    os.makedirs(reports, exist_ok=True)
-    for name in os.listdir(reports):
-        os.remove(os.path.join(reports, name))
+    empty_directory(reports)
     fuzz_env = dict(env)
     for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
         fuzz_env[var] = env.get(var, "") + f":log_path={reports}/report"
